@@ -1,0 +1,5 @@
+import sys
+
+from blurbench.cli import main
+
+sys.exit(main())

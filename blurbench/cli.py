@@ -1,0 +1,212 @@
+"""The ``blurbench`` command.
+
+``fit``, ``validate``, ``test`` and ``predict`` are LightningCLI subcommands (``parser_mode="omegaconf"``;
+``--config`` takes a YAML path or a preset name from ``configs/``). ``evaluate``, ``leaderboard``, ``data`` and
+``zoo`` are blurbench's own. Errors in user input print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from blurbench.errors import BlurbenchError, ConfigError
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def configs_dir() -> Path:
+    return REPO_ROOT / "configs"
+
+
+def resolve_config(value: str) -> str:
+    """A YAML path as given, or a preset name (``blurfield/small_cpu``) resolved under ``configs/``."""
+    if Path(value).is_file():
+        return value
+    for candidate in (configs_dir() / value, configs_dir() / f"{value}.yaml"):
+        if candidate.is_file():
+            return str(candidate)
+    presets = sorted(str(p.relative_to(configs_dir()).with_suffix("")) for p in configs_dir().rglob("*.yaml"))
+    raise ConfigError(f"config '{value}' is neither a file nor a preset", f"presets: {', '.join(presets) or 'none'}")
+
+
+def _resolve_config_args(argv: list[str]) -> list[str]:
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg in ("--config", "-c") and i + 1 < len(out):
+            out[i + 1] = resolve_config(out[i + 1])
+        elif arg.startswith("--config="):
+            out[i] = "--config=" + resolve_config(arg.split("=", 1)[1])
+    return out
+
+
+def run_lightning_cli(argv: list[str]) -> int:
+    import lightning as L
+    from lightning.pytorch.cli import LightningCLI
+
+    LightningCLI(
+        L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+        parser_kwargs={"parser_mode": "omegaconf"}, save_config_kwargs={"overwrite": True},
+        args=_resolve_config_args(argv),
+    )
+    return 0
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _devices(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from blurbench.evaluation import evaluate
+    from blurbench.leaderboard.table import render_markdown
+
+    entries = evaluate(args.suite, _csv(args.methods), _csv(args.datasets), args.out, args.devices,
+                       args.accelerator, args.num_nodes, args.limit, args.data_root, progress=not args.no_progress)
+    if entries:
+        out = args.out or f"runs/{args.suite}"
+        print(render_markdown(entries, f"blurbench — {args.suite} suite"))
+        print(f"Wrote {out}/results.jsonl and {out}/leaderboard.{{md,csv,json}}")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from blurbench.leaderboard import publish
+
+    if args.regenerate:
+        markdown = publish.regenerate(args.out or "leaderboards", limit=args.limit)
+    elif args.source:
+        markdown = publish.render_from(args.source, args.out)
+    else:
+        raise ConfigError("nothing to render", "pass --from DIR (an evaluate output) or --regenerate")
+    print(markdown)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from blurbench.datamodules import builtin
+    from blurbench.datamodules.registry import datasets, suites
+
+    if args.data_command == "list":
+        for suite in suites():
+            for spec in datasets(suite):
+                print(f"{suite:10s} {spec.name:16s} {spec.kind:10s} {spec.description}")
+        return 0
+    if args.data_command == "prepare":
+        if args.name != builtin.SUITE:
+            raise ConfigError(f"'{args.name}' is not generated locally",
+                              f"use `blurbench data download {args.name} --root PATH`")
+        for name in builtin.builtin_datasets():
+            path = builtin.prepare(name, force=args.force)
+            print(f"{name}: {path}")
+        return 0
+    if args.data_command == "check":
+        if args.name != builtin.SUITE:
+            raise ConfigError(f"no checker for dataset '{args.name}' yet", "see `blurbench data list`")
+        report = {"dataset": args.name, "root": str(builtin.dataset_dir("").parent), "splits": {}, "problems": []}
+        for name in builtin.builtin_datasets():
+            problems = builtin.verify(name)
+            report["problems"] += problems
+            report["splits"][name] = 0 if problems else len(builtin.PHOTOS)
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            for split, count in report["splits"].items():
+                print(f"{split}: {count} items")
+            for problem in report["problems"]:
+                print(f"problem: {problem}")
+        return 0 if not report["problems"] else 2
+    raise ConfigError("missing data subcommand", "see `blurbench data --help`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blurbench",
+        description="Benchmarks and model zoo for motion-blur estimation and deblurring.",
+        epilog="Start with `blurbench evaluate` (built-in benchmark, no download). "
+               "`blurbench COMMAND --help` describes each command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, text in (("fit", "train a model (LightningCLI; --config PATH|PRESET)"),
+                       ("validate", "validate a model (LightningCLI)"),
+                       ("test", "test a model (LightningCLI)"),
+                       ("predict", "run a model on inputs (LightningCLI, or --method M --input P --output D)")):
+        sub.add_parser(name, help=text, add_help=False)
+
+    ev = sub.add_parser("evaluate", help="run methods over a suite into results.jsonl and leaderboard tables",
+                        description="Evaluate registered methods on a suite's datasets (Trainer.test), write "
+                                    "per-sample rows to DIR/results.jsonl and DIR/leaderboard.{md,csv,json}. "
+                                    "Interrupted runs resume without recomputing finished samples.")
+    ev.add_argument("--suite", default="builtin", help="suite name (default: builtin, generated locally)")
+    ev.add_argument("--methods", default="all", help="comma-separated method names, or 'all' (default)")
+    ev.add_argument("--datasets", default=None, help="comma-separated dataset names of the suite (default: all)")
+    ev.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
+    ev.add_argument("--devices", type=_devices, default=1, help="devices per node (int or 'auto'; >1 uses DDP)")
+    ev.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu", "cuda", "mps"],
+                    help="Lightning accelerator (default: auto)")
+    ev.add_argument("--num-nodes", type=int, default=1, help="number of nodes (multi-node DDP, e.g. under SLURM)")
+    ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples of each dataset")
+    ev.add_argument("--data-root", default=None, help="root of the dataset on disk (suites read from files)")
+    ev.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    ev.set_defaults(func=cmd_evaluate)
+
+    lb = sub.add_parser("leaderboard", help="render leaderboard tables from results",
+                        description="Re-render leaderboard.{md,csv,json} from an evaluate output directory, or "
+                                    "regenerate the committed leaderboards/ (and the README table) with one command.")
+    lb.add_argument("--from", dest="source", default=None, help="evaluate output directory holding results.jsonl")
+    lb.add_argument("--out", default=None, help="where to write tables (default: the --from directory)")
+    lb.add_argument("--regenerate", action="store_true",
+                    help="re-run the built-in suite with every method and rewrite leaderboards/ and README.md")
+    lb.add_argument("--limit", type=int, default=None, help="with --regenerate: first N samples only (testing)")
+    lb.set_defaults(func=cmd_leaderboard)
+
+    da = sub.add_parser("data", help="list, prepare, check and download datasets",
+                        description="Dataset tools. The built-in suite is generated locally from scikit-image's "
+                                    "bundled photographs; other datasets are read from --root in their official layout.")
+    dsub = da.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    dsub.add_parser("list", help="list suites and datasets")
+    pr = dsub.add_parser("prepare", help="generate the built-in benchmark into the cache")
+    pr.add_argument("name", help="'builtin'")
+    pr.add_argument("--force", action="store_true", help="regenerate even if the cache is intact")
+    ch = dsub.add_parser("check", help="validate a dataset tree (exit 0 complete, 2 otherwise)")
+    ch.add_argument("name")
+    ch.add_argument("--root", default=None, help="dataset root directory")
+    ch.add_argument("--json", action="store_true", help="print a JSON report")
+    da.set_defaults(func=cmd_data)
+
+    zo = sub.add_parser("zoo", help="list, pull, convert and publish pretrained models",
+                        description="Model zoo: weights on the Hugging Face Hub, verified by sha256.")
+    zo.set_defaults(func=lambda a: cmd_zoo(a, zo))
+    return parser
+
+
+def cmd_zoo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in LIGHTNING_COMMANDS and not (argv[0] == "predict" and "--method" in argv):
+            return run_lightning_cli(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        return args.func(args)
+    except BlurbenchError as err:
+        print(f"blurbench: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""``blurbench evaluate``: run registered methods over a suite's datasets with ``Trainer.test``.
+
+Every process (one per device, on every node) runs :func:`evaluate` with the same arguments; Lightning's
+DDP launcher starts the other local processes at the first ``trainer.test``. Rows are written per sample
+by :class:`ResultsWriter` into per-rank partial files, rank 0 merges them after each (method, dataset)
+between two barriers, and the leaderboard is computed from the merged per-sample rows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from blurbench.datamodules.registry import DatasetSpec, build_datamodule, datasets, get_dataset
+from blurbench.errors import ConfigError, DataError
+from blurbench.leaderboard.provenance import device_description, provenance
+from blurbench.leaderboard.table import summarize, write_leaderboard
+from blurbench.results import ResultsStore
+from blurbench.tasks.registry import MethodSpec, get_method, methods
+
+
+class ResultsWriter(Callback):
+    """Stamps each test row with method, dataset and task and appends it to this rank's partial file."""
+
+    def __init__(self, store: ResultsStore) -> None:
+        self.store = store
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        dataset = trainer.datamodule.name
+        rows = [{"method": pl_module.method_name, "dataset": dataset, "task": pl_module.task, **row}
+                for row in outputs]
+        self.store.append_partial(trainer.global_rank, rows)
+
+
+def _env_rank() -> int:
+    """Global rank known from the launcher's environment before a Trainer exists (0 when unlaunched)."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
+@dataclass
+class EvaluationPlan:
+    suite: str
+    methods: list[MethodSpec]
+    datasets: list[DatasetSpec]
+
+    def pairs(self) -> list[tuple[MethodSpec, DatasetSpec]]:
+        return [(m, d) for m in self.methods for d in self.datasets if m.data_kind == d.kind]
+
+
+def plan(suite: str, method_names: Sequence[str] | None, dataset_names: Sequence[str] | None) -> EvaluationPlan:
+    """Resolve names (``None`` or ``["all"]`` = everything) and check every pair is runnable."""
+    all_sets = datasets(suite)
+    chosen_sets = all_sets if not dataset_names else [get_dataset(suite, n) for n in dataset_names]
+    kinds = {d.kind for d in chosen_sets}
+    if not method_names or list(method_names) == ["all"]:
+        chosen = [m for m in methods() if m.data_kind in kinds]
+    else:
+        chosen = [get_method(n) for n in method_names]
+        for m in chosen:
+            if m.data_kind not in kinds:
+                raise ConfigError(f"method '{m.name}' evaluates {m.data_kind} data but the chosen datasets hold "
+                                  f"{'/'.join(sorted(kinds))}", "pick datasets of its kind or another method")
+    return EvaluationPlan(suite, chosen, chosen_sets)
+
+
+def make_trainer(out: Path, devices: int | str = 1, accelerator: str = "auto", num_nodes: int = 1,
+                 store: ResultsStore | None = None, progress: bool = True) -> L.Trainer:
+    world = (devices if isinstance(devices, int) else 1) * num_nodes
+    strategy: Any = "ddp" if world > 1 else "auto"
+    return L.Trainer(
+        accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+        use_distributed_sampler=False,  # our datamodules shard with UnrepeatedDistributedSampler
+        logger=[CSVLogger(out, name="logs"), TensorBoardLogger(out, name="tb")],
+        callbacks=[ResultsWriter(store or ResultsStore(out))],
+        enable_progress_bar=progress, enable_model_summary=False, inference_mode=True,
+    )
+
+
+def evaluate(suite: str = "builtin", method_names: Sequence[str] | None = None,
+             dataset_names: Sequence[str] | None = None, out: str | Path | None = None, devices: int | str = 1,
+             accelerator: str = "auto", num_nodes: int = 1, limit: int | None = None,
+             data_root: str | Path | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Evaluate, resume-safe; returns the leaderboard entries (rank 0) or [] (other ranks)."""
+    the_plan = plan(suite, method_names, dataset_names)
+    out = Path(out or Path("runs") / suite)
+    out.mkdir(parents=True, exist_ok=True)
+    store = ResultsStore(out)
+    done = store.done()  # read once by every rank before anyone writes: all ranks agree on what is left
+
+    modules = {}
+    for spec in the_plan.datasets:
+        dm = build_datamodule(spec, data_root, limit=limit)
+        if _env_rank() == 0:
+            dm.prepare_data()
+        problems = dm.check()
+        if problems:
+            raise DataError(problems[0], f"run `blurbench data check {spec.name}` for the full list")
+        modules[spec.name] = dm
+    order = {spec.name: dm.ids()[:limit] if limit else dm.ids() for spec, dm in
+             ((s, modules[s.name]) for s in the_plan.datasets)}
+
+    trainer = make_trainer(out, devices, accelerator, num_nodes, store, progress)
+    if trainer.num_devices > 1 and trainer.accelerator.__class__.__name__ == "CPUAccelerator":
+        # Several processes on one CPU: split the cores instead of oversubscribing them.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // trainer.num_devices))
+    device = device_description(trainer.accelerator.__class__.__name__.replace("Accelerator", "").lower(),
+                                trainer.num_devices, trainer.num_nodes)
+    if trainer.global_rank == 0:
+        store.merge()  # fold in partial rows of an interrupted run
+    for method, spec in the_plan.pairs():
+        todo = [i for i in order[spec.name] if (method.name, spec.name, i) not in done]
+        if not todo:
+            continue
+        dm = build_datamodule(spec, data_root, limit=limit, exclude=[i for i in order[spec.name] if i not in todo])
+        model = method.build()
+        trainer.test(model, datamodule=dm, verbose=False)
+        trainer.strategy.barrier()
+        if trainer.global_rank == 0:
+            rows = store.merge()
+            store.record_provenance(method.name, spec.name, provenance(
+                config_hash=method.config_hash(), weights_sha256=model.weights_sha256(), device=device,
+                extra={"suite": suite, "limit": limit}))
+            _log_means(trainer, method.name, spec.name, rows)
+        trainer.strategy.barrier()
+    if trainer.global_rank != 0:
+        return []
+    rows = store.merge()
+    info = {s.name: {"protocol": modules[s.name].protocol, "split": modules[s.name].split} for s in the_plan.datasets}
+    entries = summarize(rows, store.load_provenance(), info)
+    write_leaderboard(out, entries, title=f"blurbench — {suite} suite")
+    return entries
+
+
+def _log_means(trainer: L.Trainer, method: str, dataset: str, rows: list[dict[str, Any]]) -> None:
+    mine = [r for r in rows if r["method"] == method and r["dataset"] == dataset]
+    if not mine:
+        return
+    means = {f"{method}/{dataset}/{k}": sum(r["metrics"][k] for r in mine) / len(mine) for k in mine[0]["metrics"]}
+    for logger in trainer.loggers:
+        logger.log_metrics(means, step=0)
+        logger.save()

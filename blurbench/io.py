@@ -1,0 +1,99 @@
+"""Image and file I/O shared by datamodules, tasks and the evaluation pipeline.
+
+Images cross our boundaries as float32 CHW tensors in [0, 1], RGB, no gamma change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from blurbench.errors import DataError
+
+# OpenCV spawns its own thread pool per DataLoader worker; Lightning already parallelises over workers.
+cv2.setNumThreads(1)
+
+
+def read_image(path: str | os.PathLike) -> torch.Tensor:
+    """Read an 8- or 16-bit image file as a float32 RGB tensor [3, H, W] in [0, 1]."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found", "check the dataset root or re-download the dataset")
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise DataError(f"{path}: unreadable image", "the file is corrupt or truncated; re-download it")
+    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    elif arr.shape[2] == 4:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB)
+    else:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)).astype(np.float32) / scale)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """[3, H, W] float in [0, 1] -> HWC uint8 RGB, rounded to nearest."""
+    arr = image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
+    return arr.transpose(1, 2, 0) if arr.ndim == 3 else arr
+
+
+def write_image(path: str | os.PathLike, image: torch.Tensor | np.ndarray) -> None:
+    """Write an RGB image atomically (8-bit PNG/JPEG by extension)."""
+    arr = to_uint8(image) if isinstance(image, torch.Tensor) else image
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    path = Path(path)
+    ok, buf = cv2.imencode(path.suffix or ".png", arr)
+    if not ok:
+        raise DataError(f"{path}: could not encode image", "use a .png or .jpg file name")
+    atomic_write_bytes(path, buf.tobytes())
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
+    """Open a temporary file beside ``path`` and move it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_open(path, "w") as f:
+        f.write(text)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

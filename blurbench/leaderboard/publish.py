@@ -1,0 +1,69 @@
+"""Render leaderboards from evaluate outputs, and regenerate the committed ``leaderboards/`` in one command."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from blurbench.errors import DataError
+from blurbench.leaderboard.table import render_markdown, sort_entries, summarize, write_leaderboard
+from blurbench.results import ResultsStore
+
+README_START, README_END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def published_entries() -> list[dict[str, Any]]:
+    """Paper numbers from ``published.yaml``, each marked ``source: published``."""
+    raw = yaml.safe_load(resources.files("blurbench.leaderboard").joinpath("published.yaml").read_text())
+    return [{"task": e["task"], "dataset": e["dataset"], "split": e.get("split", ""), "protocol": "as published",
+             "method": e["method"], "source": "published", "n": None, "metrics": e["metrics"], "seconds": None,
+             "reference": e["reference"]} for e in raw]
+
+
+def render_from(source: str | Path, out: str | Path | None = None) -> str:
+    store = ResultsStore(source)
+    if not store.results_path.is_file() and not store.partial_files():
+        raise DataError(f"{store.results_path}: no results here", "pass the --out directory of `blurbench evaluate`")
+    rows = store.load()
+    old = Path(source) / "leaderboard.json"
+    info: dict[str, dict[str, str]] = {}
+    if old.is_file():  # keep protocol/split names recorded by evaluate
+        import json
+
+        for e in json.loads(old.read_text()).get("entries", []):
+            info[e["dataset"]] = {"protocol": e.get("protocol", ""), "split": e.get("split", "")}
+    entries = summarize(rows, store.load_provenance(), info)
+    return write_leaderboard(out or source, entries, title=f"blurbench — {Path(source).name}")
+
+
+def regenerate(out_dir: str | Path = "leaderboards", limit: int | None = None, run_dir: str | Path | None = None
+               ) -> str:
+    """Re-run the built-in suite with every method from scratch and rewrite ``out_dir`` and the README table."""
+    from blurbench.evaluation import evaluate
+
+    run_dir = Path(run_dir or REPO_ROOT / "runs" / "leaderboard-builtin")
+    shutil.rmtree(run_dir, ignore_errors=True)  # numbers must come from this code, never from stale rows
+    measured = evaluate("builtin", None, None, run_dir, limit=limit, progress=False)
+    entries = sort_entries(measured)
+    out_dir = Path(out_dir)
+    markdown = write_leaderboard(out_dir, entries, "blurbench — built-in suite (measured)", stem="builtin")
+    write_leaderboard(out_dir, sort_entries(published_entries()), "Published numbers (from the papers)",
+                      stem="published")
+    readme = REPO_ROOT / "README.md"
+    if readme.is_file() and out_dir.resolve() == (REPO_ROOT / "leaderboards").resolve():
+        text = readme.read_text()
+        body = markdown.split("\n", 2)[2] if markdown.startswith("# ") else markdown
+        body = body.replace("\n## ", "\n### ")
+        new = re.sub(f"{re.escape(README_START)}.*{re.escape(README_END)}",
+                     lambda _: f"{README_START}\n{body.strip()}\n{README_END}", text, flags=re.S)
+        if new != text:
+            from blurbench.io import atomic_write_text
+
+            atomic_write_text(readme, new)
+    return markdown

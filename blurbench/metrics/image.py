@@ -1,0 +1,115 @@
+"""PSNR and SSIM as published deblurring papers compute them.
+
+Conventions (see ANCHORS §5): both metrics are computed per image on RGB values rounded to uint8 levels
+(``quantize=True``), with data range 1.0 and no border crop unless asked, then averaged over images.
+SSIM is the per-channel 2-D Gaussian window (11×11, σ = 1.5, K1 = 0.01, K2 = 0.03, population
+covariance, 'valid' window positions) averaged over channels — the BasicSR / scikit-image
+``gaussian_weights=True`` convention, recorded as :data:`SSIM_CONVENTION` in every leaderboard.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import Metric
+
+SSIM_CONVENTION = "per-channel Gaussian 11x11 sigma 1.5 on uint8-rounded RGB, averaged over channels"
+PSNR_CONVENTION = "RGB, uint8-rounded, data range 1, no crop, per image then averaged"
+MAX_PSNR = 100.0  # identical images would give +inf; a finite cap keeps means meaningful
+
+
+def _prepare(pred: torch.Tensor, target: torch.Tensor, quantize: bool, crop_border: int):
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    if pred.ndim == 3:
+        pred, target = pred[None], target[None]
+    if pred.ndim != 4:
+        raise ValueError(f"expected [N, C, H, W] or [C, H, W] images, got shape {tuple(pred.shape)}")
+    pred, target = pred.double().clamp(0, 1), target.double().clamp(0, 1)
+    if quantize:
+        pred, target = (pred * 255).round() / 255, (target * 255).round() / 255
+    if crop_border > 0:
+        pred = pred[..., crop_border:-crop_border, crop_border:-crop_border]
+        target = target[..., crop_border:-crop_border, crop_border:-crop_border]
+    return pred, target
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor, *, quantize: bool = True, crop_border: int = 0) -> torch.Tensor:
+    """Per-image PSNR in dB, ``10·log10(1 / MSE)`` over C·H·W, images in [0, 1]; returns [N] float64.
+
+    Example:
+        >>> x = torch.zeros(1, 3, 8, 8); y = torch.full((1, 3, 8, 8), 0.1)
+        >>> round(psnr(x, y).item(), 2)
+        19.9
+    """
+    pred, target = _prepare(pred, target, quantize, crop_border)
+    mse = (pred - target).pow(2).mean(dim=(1, 2, 3))
+    return (10 * torch.log10(1.0 / mse.clamp_min(10 ** (-MAX_PSNR / 10)))).clamp(max=MAX_PSNR)
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor, *, quantize: bool = True, crop_border: int = 0) -> torch.Tensor:
+    """Per-image SSIM (see module docstring for the convention); returns [N] float64."""
+    pred, target = _prepare(pred, target, quantize, crop_border)
+    if min(pred.shape[-2:]) < _SSIM_WINDOW:
+        raise ValueError(f"SSIM needs images of at least {_SSIM_WINDOW}x{_SSIM_WINDOW}, got {tuple(pred.shape[-2:])}")
+    c1, c2 = 0.01**2, 0.03**2
+    mu_x, mu_y = _gaussian_valid(pred), _gaussian_valid(target)
+    var_x = _gaussian_valid(pred * pred) - mu_x**2
+    var_y = _gaussian_valid(target * target) - mu_y**2
+    cov = _gaussian_valid(pred * target) - mu_x * mu_y
+    s_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return s_map.mean(dim=(1, 2, 3))
+
+
+_SSIM_WINDOW = 11
+
+
+def _gaussian_valid(x: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian (11 taps, σ 1.5) filter at 'valid' positions, per channel."""
+    r = torch.arange(_SSIM_WINDOW, dtype=x.dtype, device=x.device) - _SSIM_WINDOW // 2
+    g = torch.exp(-(r**2) / (2 * 1.5**2))
+    g = g / g.sum()
+    c = x.shape[1]
+    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+class _PerImageMetric(Metric):
+    """Keeps every per-image value (``cat`` across processes) so means are exact under DDP."""
+
+    full_state_update = False
+    is_differentiable = False
+
+    def __init__(self, quantize: bool = True, crop_border: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.quantize = quantize
+        self.crop_border = crop_border
+        self.add_state("values", default=[], dist_reduce_fx="cat")
+
+    def _score(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        self.values.append(self._score(pred, target))
+
+    def compute(self) -> torch.Tensor:
+        values = self.values if isinstance(self.values, torch.Tensor) else torch.cat(self.values)
+        return values.mean()
+
+
+class PSNR(_PerImageMetric):
+    """Mean of per-image :func:`psnr` values (torchmetrics class)."""
+
+    higher_is_better = True
+
+    def _score(self, pred, target):
+        return psnr(pred, target, quantize=self.quantize, crop_border=self.crop_border)
+
+
+class SSIM(_PerImageMetric):
+    """Mean of per-image :func:`ssim` values (torchmetrics class)."""
+
+    higher_is_better = True
+
+    def _score(self, pred, target):
+        return ssim(pred, target, quantize=self.quantize, crop_border=self.crop_border)

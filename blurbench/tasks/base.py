@@ -1,0 +1,70 @@
+"""Base LightningModules for evaluation: a method turns a batch into per-sample result rows.
+
+``test_step`` returns a list of rows ``{"id", "metrics": {...}, "seconds"}``; the evaluation pipeline's
+:class:`~blurbench.evaluation.ResultsWriter` callback stamps them with the method and dataset names and
+stores them. Means are never computed inside the module, so they are exact under DDP.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import torch
+
+from blurbench.metrics.image import psnr, ssim
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class EvaluationTask(L.LightningModule):
+    """A method that ``blurbench evaluate`` can run. Subclasses implement :meth:`evaluate_batch`."""
+
+    #: the leaderboard table the rows go to
+    task: str = "deblurring"
+    #: the dataset kind it consumes ("image", "video", "detection")
+    data_kind: str = "image"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.method_name = type(self).__name__
+
+    def weights_sha256(self) -> str | None:
+        """sha256 of the weights file this method loaded, for provenance (None: no learned weights)."""
+        return None
+
+    def evaluate_batch(self, batch: dict[str, Any]) -> list[dict[str, float]]:
+        raise NotImplementedError
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        _sync(self.device)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            metrics = self.evaluate_batch(batch)
+        _sync(self.device)
+        seconds = (time.perf_counter() - start) / len(batch["id"])
+        return [{"id": i, "metrics": m, "seconds": seconds} for i, m in zip(batch["id"], metrics)]
+
+
+class ImageRestorationTask(EvaluationTask):
+    """A deblurring method: :meth:`restore` maps the batch's blurry images to sharp estimates."""
+
+    task = "deblurring"
+    data_kind = "image"
+
+    def restore(self, batch: dict[str, Any]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def evaluate_batch(self, batch: dict[str, Any]) -> list[dict[str, float]]:
+        restored = self.restore(batch).clamp(0, 1)
+        sharp = batch["sharp"]
+        p, s = psnr(restored, sharp), ssim(restored, sharp)
+        return [{"psnr": float(a), "ssim": float(b)} for a, b in zip(p, s)]
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        with torch.inference_mode():
+            return {"id": batch["id"], "restored": self.restore(batch).clamp(0, 1)}

@@ -1,0 +1,66 @@
+"""Registry of evaluation methods (timm-style: one explicit registration per method, loud duplicates).
+
+A method is a factory for an :class:`~blurbench.tasks.base.EvaluationTask` plus the metadata the
+leaderboard needs. Its ``config`` holds every setting that changes its numbers (hashed for provenance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from blurbench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    task: str
+    data_kind: str
+    factory: Callable[..., Any]
+    description: str
+    config: dict[str, Any] = field(default_factory=dict)
+    uses_gt_field: bool = False
+    published_as: str | None = None
+
+    def build(self):
+        module = self.factory(**self.config)
+        module.method_name = self.name
+        return module
+
+    def config_hash(self) -> str:
+        payload = json.dumps({"factory": _qualname(self.factory), "config": self.config}, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+_METHODS: dict[str, MethodSpec] = {}
+
+
+def register_method(spec: MethodSpec) -> MethodSpec:
+    if spec.name in _METHODS:
+        raise ValueError(f"method '{spec.name}' is registered twice")
+    _METHODS[spec.name] = spec
+    return spec
+
+
+def _ensure_loaded() -> None:
+    import blurbench.tasks.methods  # noqa: F401  (explicit registrations)
+
+
+def methods(data_kind: str | None = None) -> list[MethodSpec]:
+    _ensure_loaded()
+    return [m for m in _METHODS.values() if data_kind is None or m.data_kind == data_kind]
+
+
+def get_method(name: str) -> MethodSpec:
+    _ensure_loaded()
+    if name not in _METHODS:
+        raise ConfigError(f"unknown method '{name}'", f"choose from: {', '.join(sorted(_METHODS))}")
+    return _METHODS[name]
