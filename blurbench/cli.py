@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,42 +89,6 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_data(args: argparse.Namespace) -> int:
-    from blurbench.datamodules import builtin
-    from blurbench.datamodules.registry import datasets, suites
-
-    if args.data_command == "list":
-        for suite in suites():
-            for spec in datasets(suite):
-                print(f"{suite:10s} {spec.name:16s} {spec.kind:10s} {spec.description}")
-        return 0
-    if args.data_command == "prepare":
-        if args.name != builtin.SUITE:
-            raise ConfigError(f"'{args.name}' is not generated locally",
-                              f"use `blurbench data download {args.name} --root PATH`")
-        for name in builtin.builtin_datasets():
-            path = builtin.prepare(name, force=args.force)
-            print(f"{name}: {path}")
-        return 0
-    if args.data_command == "check":
-        if args.name != builtin.SUITE:
-            raise ConfigError(f"no checker for dataset '{args.name}' yet", "see `blurbench data list`")
-        report = {"dataset": args.name, "root": str(builtin.dataset_dir("").parent), "splits": {}, "problems": []}
-        for name in builtin.builtin_datasets():
-            problems = builtin.verify(name)
-            report["problems"] += problems
-            report["splits"][name] = 0 if problems else len(builtin.PHOTOS)
-        if args.json:
-            print(json.dumps(report, indent=2))
-        else:
-            for split, count in report["splits"].items():
-                print(f"{split}: {count} items")
-            for problem in report["problems"]:
-                print(f"problem: {problem}")
-        return 0 if not report["problems"] else 2
-    raise ConfigError("missing data subcommand", "see `blurbench data --help`")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blurbench",
@@ -167,29 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--limit", type=int, default=None, help="with --regenerate: first N samples only (testing)")
     lb.set_defaults(func=cmd_leaderboard)
 
-    da = sub.add_parser("data", help="list, prepare, check and download datasets",
-                        description="Dataset tools. The built-in suite is generated locally from scikit-image's "
-                                    "bundled photographs; other datasets are read from --root in their official layout.")
-    dsub = da.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
-    dsub.add_parser("list", help="list suites and datasets")
-    pr = dsub.add_parser("prepare", help="generate the built-in benchmark into the cache")
-    pr.add_argument("name", help="'builtin'")
-    pr.add_argument("--force", action="store_true", help="regenerate even if the cache is intact")
-    ch = dsub.add_parser("check", help="validate a dataset tree (exit 0 complete, 2 otherwise)")
-    ch.add_argument("name")
-    ch.add_argument("--root", default=None, help="dataset root directory")
-    ch.add_argument("--json", action="store_true", help="print a JSON report")
-    da.set_defaults(func=cmd_data)
+    from blurbench.datamodules.cli import add_data_parser
+    from blurbench.zoo.cli import add_zoo_parser
 
-    zo = sub.add_parser("zoo", help="list, pull, convert and publish pretrained models",
-                        description="Model zoo: weights on the Hugging Face Hub, verified by sha256.")
-    zo.set_defaults(func=lambda a: cmd_zoo(a, zo))
+    add_data_parser(sub)
+    add_zoo_parser(sub)
     return parser
-
-
-def cmd_zoo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from blurbench.errors import DataError
 from blurbench.io import read_image
+from blurbench.metrics.image import psnr, ssim
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,15 @@ class EvaluationDataModule(L.LightningDataModule):
 
     def build_test_dataset(self) -> Dataset:
         raise NotImplementedError
+
+    def score(self, restored: torch.Tensor, batch: dict[str, Any]) -> list[dict[str, float]]:
+        """Per-sample metrics of restored images [N, 3, H, W] under this dataset's official protocol.
+
+        The default is PSNR/SSIM (see :mod:`blurbench.metrics.image`); datasets whose papers score
+        differently (RealBlur's ECC alignment, Köhler's best frame) override it and name it in ``protocol``.
+        """
+        sharp = batch["sharp"]
+        return [{"psnr": float(p), "ssim": float(s)} for p, s in zip(psnr(restored, sharp), ssim(restored, sharp))]
 
     def check(self) -> list[str]:
         """Problems with the data on disk, one line each; empty when complete."""

@@ -103,7 +103,8 @@ def _generate_image_pairs(out: Path, seed: int, noise_sigma: float) -> list[str]
         write_image(item / "sharp.png", sharp_u8)
         write_image(item / "blurry.png", blurry.clamp(0, 1))
         save_file({"kernels": kernels.contiguous(), "mixing": mixing.contiguous()}, str(item / "field.safetensors"),
-                  metadata={"padding": "reflect", "convention": "cross-correlation (F.conv2d)"})
+                  # one metadata key only: safetensors writes several in hash-map order, which would break the manifest
+                  metadata={"convention": "cross-correlation (F.conv2d), reflect padding"})
         written += [f"{photo}/sharp.png", f"{photo}/blurry.png", f"{photo}/field.safetensors"]
     return written
 
@@ -183,7 +184,8 @@ def _load_field(rec: PairRecord) -> dict[str, Any]:
     try:
         return load_file(str(path))
     except Exception as err:  # safetensors raises several types for truncated/corrupt files
-        raise DataError(f"{path}: unreadable blur field ({err})", "run `blurbench data prepare builtin --force`")
+        raise DataError(f"{path}: unreadable blur field ({err})",
+                        "run `blurbench data prepare builtin --force`") from None
 
 
 class BuiltinImageDataModule(EvaluationDataModule):

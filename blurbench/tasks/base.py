@@ -61,9 +61,11 @@ class ImageRestorationTask(EvaluationTask):
 
     def evaluate_batch(self, batch: dict[str, Any]) -> list[dict[str, float]]:
         restored = self.restore(batch).clamp(0, 1)
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None and hasattr(datamodule, "score"):
+            return datamodule.score(restored, batch)  # the dataset's official protocol
         sharp = batch["sharp"]
-        p, s = psnr(restored, sharp), ssim(restored, sharp)
-        return [{"psnr": float(a), "ssim": float(b)} for a, b in zip(p, s)]
+        return [{"psnr": float(p), "ssim": float(s)} for p, s in zip(psnr(restored, sharp), ssim(restored, sharp))]
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         with torch.inference_mode():
