@@ -89,6 +89,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from blurbench.prediction import predict
+
+    out = predict(args.method, args.input, args.output, args.devices, args.accelerator, not args.no_progress)
+    print(f"Wrote predictions to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blurbench",
@@ -99,9 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, text in (("fit", "train a model (LightningCLI; --config PATH|PRESET)"),
                        ("validate", "validate a model (LightningCLI)"),
-                       ("test", "test a model (LightningCLI)"),
-                       ("predict", "run a model on inputs (LightningCLI, or --method M --input P --output D)")):
+                       ("test", "test a model (LightningCLI)")):
         sub.add_parser(name, help=text, add_help=False)
+    pr = sub.add_parser("predict", help="run a method on images or frames (or LightningCLI predict with --config)",
+                        description="`blurbench predict --method NAME --input PATH --output DIR` runs a registered "
+                                    "method on an image, a folder of images, or a folder of video frames (sorted by "
+                                    "name) and writes its outputs under the same names. Without --method, this is "
+                                    "LightningCLI's predict (--config PATH|PRESET; see `blurbench predict --config "
+                                    "X --help`).")
+    pr.add_argument("--method", required=True, help="a registered method (see README / `blurbench zoo list`)")
+    pr.add_argument("--input", required=True, help="image file, folder of images, or folder of frames")
+    pr.add_argument("--output", required=True, help="output folder")
+    pr.add_argument("--devices", type=_devices, default=1)
+    pr.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu", "cuda", "mps"])
+    pr.add_argument("--no-progress", action="store_true")
+    pr.set_defaults(func=cmd_predict)
 
     ev = sub.add_parser("evaluate", help="run methods over a suite into results.jsonl and leaderboard tables",
                         description="Evaluate registered methods on a suite's datasets (Trainer.test), write "
@@ -138,13 +158,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_lightning() -> None:
+    """Keep evaluate/predict output to progress and results: no tips, no upstream deprecation noise."""
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS and not (argv[0] == "predict" and "--method" in argv):
+            if argv[0] == "predict" and argv[1:] in (["--help"], ["-h"]):
+                build_parser().parse_args(argv)
             return run_lightning_cli(argv)
         parser = build_parser()
         args = parser.parse_args(argv)
+        if args.command in ("evaluate", "predict", "leaderboard"):
+            _quiet_lightning()
         if not getattr(args, "func", None):
             parser.print_help()
             return 0

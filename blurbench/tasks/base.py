@@ -8,11 +8,13 @@ stores them. Means are never computed inside the module, so they are exact under
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 
+from blurbench.io import write_image
 from blurbench.metrics.image import psnr, ssim
 
 
@@ -70,3 +72,8 @@ class ImageRestorationTask(EvaluationTask):
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         with torch.inference_mode():
             return {"id": batch["id"], "restored": self.restore(batch).clamp(0, 1)}
+
+    def write_prediction(self, output_dir: Path, prediction: dict[str, Any]) -> None:
+        """Deblurred images under their input names (relative paths kept)."""
+        for item_id, image in zip(prediction["id"], prediction["restored"]):
+            write_image(Path(output_dir) / item_id, image)
