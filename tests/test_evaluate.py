@@ -42,7 +42,7 @@ def test_resume_recomputes_nothing_and_duplicates_nothing(tmp_path, monkeypatch)
     rows = _rows(out)
     # Simulate a crash: the last two rows never made it to results.jsonl, one only to a partial file.
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
-    (out / ".partial").mkdir()
+    (out / ".partial").mkdir(exist_ok=True)
     (out / ".partial" / "rank0.jsonl").write_text(json.dumps(rows[2]) + "\n" + '{"method": "iden')
     calls = []
     original = Identity.evaluate_batch
