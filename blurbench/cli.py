@@ -47,11 +47,16 @@ def run_lightning_cli(argv: list[str]) -> int:
     import lightning as L
     from lightning.pytorch.cli import LightningCLI
 
-    LightningCLI(
-        L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
-        parser_kwargs={"parser_mode": "omegaconf"}, save_config_kwargs={"overwrite": True},
-        args=_resolve_config_args(argv),
-    )
+    # LightningCLI reads sys.argv itself (passing args= as well makes it warn); presets are resolved first.
+    saved = sys.argv
+    sys.argv = ["blurbench", *_resolve_config_args(argv)]
+    try:
+        LightningCLI(
+            L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+            parser_kwargs={"parser_mode": "omegaconf"}, save_config_kwargs={"overwrite": True},
+        )
+    finally:
+        sys.argv = saved
     return 0
 
 
@@ -173,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS and not (argv[0] == "predict" and "--method" in argv):
             if argv[0] == "predict" and argv[1:] in (["--help"], ["-h"]):
-                build_parser().parse_args(argv)
+                # Both forms of predict: ours (--method) first, then LightningCLI's own options.
+                subparsers = build_parser()._subparsers._group_actions[0]  # type: ignore[union-attr]
+                subparsers.choices["predict"].print_help()
+                print("\nLightningCLI predict (with --config):\n")
             return run_lightning_cli(argv)
         parser = build_parser()
         args = parser.parse_args(argv)
