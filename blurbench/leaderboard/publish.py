@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from blurbench.errors import DataError
-from blurbench.leaderboard.table import render_markdown, sort_entries, summarize, write_leaderboard
+from blurbench.leaderboard.table import sort_entries, summarize, write_leaderboard
 from blurbench.results import ResultsStore
 
 README_START, README_END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
