@@ -86,10 +86,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     if args.regenerate:
         markdown = publish.regenerate(args.out or "leaderboards", limit=args.limit)
+    elif args.cards:
+        from blurbench.zoo.cards import render_from_cards
+
+        markdown = render_from_cards(args.cards, args.out)
     elif args.source:
         markdown = publish.render_from(args.source, args.out)
     else:
-        raise ConfigError("nothing to render", "pass --from DIR (an evaluate output) or --regenerate")
+        raise ConfigError("nothing to render", "pass --from DIR (an evaluate output), --from-card, or --regenerate")
     print(markdown)
     return 0
 
@@ -149,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Re-render leaderboard.{md,csv,json} from an evaluate output directory, or "
                                     "regenerate the committed leaderboards/ (and the README table) with one command.")
     lb.add_argument("--from", dest="source", default=None, help="evaluate output directory holding results.jsonl")
+    lb.add_argument("--from-card", dest="cards", action="append", default=None, metavar="CARD",
+                    help="read results from a model card's model-index (README.md path, folder, or Hub repo id); "
+                         "repeatable")
     lb.add_argument("--out", default=None, help="where to write tables (default: the --from directory)")
     lb.add_argument("--regenerate", action="store_true",
                     help="re-run the built-in suite with every method and rewrite leaderboards/ and README.md")

@@ -36,8 +36,13 @@ class EvaluationTask(L.LightningModule):
         self.method_name = type(self).__name__
 
     def weights_sha256(self) -> str | None:
-        """sha256 of the weights file this method loaded, for provenance (None: no learned weights)."""
-        return None
+        """sha256 of the weights this method loaded, for provenance (None: no learned weights).
+
+        Networks loaded through :func:`blurbench.zoo.load` carry a ``weights_sha256`` attribute; every one
+        found among the submodules is reported.
+        """
+        shas = {m.weights_sha256 for m in self.modules() if isinstance(getattr(m, "weights_sha256", None), str)}
+        return ",".join(sorted(shas)) or None
 
     def evaluate_batch(self, batch: dict[str, Any]) -> list[dict[str, float]]:
         raise NotImplementedError
