@@ -40,6 +40,7 @@ def _ensure_loaded() -> None:
     # Explicit imports, no folder scanning: each module registers its datasets at import.
     import blurbench.datamodules.builtin  # noqa: F401
     import blurbench.datamodules.folder  # noqa: F401
+    from blurbench.datamodules import dvd, gopro, hfr, hide, kohler, lai, levin, realblur, reds, sintel, sources  # noqa: F401
 
 
 def suites() -> list[str]:

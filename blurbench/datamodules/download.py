@@ -1,0 +1,287 @@
+"""``blurbench data download``: fetch public archives, verify them, unpack into the official layout.
+
+- Plain URLs are fetched into ``ROOT/.blurbench-downloads/<file>.part`` and **resumed** with an HTTP
+  ``Range`` request when a partial file exists (a server answering 200 instead of 206 restarts cleanly).
+- The finished file's sha256 is compared with the registered checksum (or ``--sha256``); a mismatch
+  deletes the file and fails with one line. Releases without a published checksum are marked so, and the
+  digest measured here is printed and recorded in ``ROOT/.blurbench-downloads/manifest.json``.
+- Hub mirrors (``hf://datasets/<repo>/<file>``) go through ``huggingface_hub.hf_hub_download`` (its own
+  cache and resume; ``HF_ENDPOINT`` is honoured).
+- Archives (zip, tar, tar.gz, tgz) are unpacked into a temporary folder inside ROOT, checked for unsafe
+  member paths, then moved into place entry by entry (``os.replace``: a crash leaves either nothing or a
+  complete file, never a half-written one); existing files are kept.
+- Datasets whose licence forbids redistribution (or that are only on a web form / cloud drive) have no
+  source: the command prints where to get them and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blurbench.errors import ConfigError, DataError
+from blurbench.io import atomic_write_json
+
+__all__ = ["DownloadSpec", "Source", "download", "fetch_url", "get_download", "register_download", "unpack"]
+
+_STATE = ".blurbench-downloads"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One archive: ``url`` (http(s)://, file://, or ``hf://datasets/<repo>/<file>``) and its sha256 (None: none
+    published)."""
+
+    url: str
+    sha256: str | None = None
+    #: unpack (zip/tar) after download; False keeps the file as is
+    unpack: bool = True
+    #: other locations of the same file, tried in order when ``url`` cannot be fetched
+    mirrors: tuple[str, ...] = ()
+
+    @property
+    def filename(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+@dataclass(frozen=True)
+class DownloadSpec:
+    """How to get a dataset: public ``sources``, or ``manual`` instructions when it may not be redistributed."""
+
+    name: str
+    sources: tuple[Source, ...] = ()
+    licence: str = ""
+    manual: str | None = None
+    homepage: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+_DOWNLOADS: dict[str, DownloadSpec] = {}
+
+
+def register_download(spec: DownloadSpec) -> DownloadSpec:
+    if spec.name in _DOWNLOADS:
+        raise ValueError(f"download source of {spec.name} is registered twice")
+    _DOWNLOADS[spec.name] = spec
+    return spec
+
+
+def get_download(name: str) -> DownloadSpec:
+    from blurbench.datamodules.registry import _ensure_loaded
+
+    _ensure_loaded()
+    if name not in _DOWNLOADS:
+        raise ConfigError(f"no download recipe for '{name}'", f"choose one of: {', '.join(sorted(_DOWNLOADS))}")
+    return _DOWNLOADS[name]
+
+
+def downloads() -> dict[str, DownloadSpec]:
+    from blurbench.datamodules.registry import _ensure_loaded
+
+    _ensure_loaded()
+    return dict(_DOWNLOADS)
+
+
+# ---------------------------------------------------------------------------------------------- fetching
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch_url(url: str, dest: Path, sha256: str | None = None, *, chunk: int = 1 << 20, timeout: float = 60,
+              progress: Callable[[int, int | None], None] | None = None) -> str:
+    """Download ``url`` to ``dest`` (resuming ``dest.part``), verify ``sha256``; returns the file's sha256.
+
+    The file appears at ``dest`` only once complete and verified.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # range not satisfiable: the partial file is already complete
+            response = None
+        else:
+            raise DataError(f"{url}: HTTP {err.code} {err.reason}", "check the URL or try again later") from err
+    except (urllib.error.URLError, OSError) as err:
+        raise DataError(f"{url}: cannot connect ({getattr(err, 'reason', err)})",
+                        "check your network, or download the file by hand and pass --from-url file://PATH") from err
+    if response is not None:
+        with response:
+            status = getattr(response, "status", 200)
+            mode = "ab" if have and status == 206 else "wb"  # 200 = server ignored Range: start over
+            done = have if mode == "ab" else 0
+            length = response.headers.get("Content-Length")
+            total = done + int(length) if length is not None else None
+            with open(part, mode) as f:
+                while block := response.read(chunk):
+                    f.write(block)
+                    done += len(block)
+                    if progress is not None:
+                        progress(done, total)
+                f.flush()
+                os.fsync(f.fileno())
+            if total is not None and done < total:
+                raise DataError(f"{url}: connection closed after {done} of {total} bytes",
+                                "run the same command again to resume")
+    digest = _sha256(part)
+    if sha256 is not None and digest != sha256.lower():
+        part.unlink(missing_ok=True)
+        raise DataError(f"{url}: sha256 {digest} does not match the expected {sha256.lower()}",
+                        "the download is corrupt or the file changed upstream; the partial file was deleted, "
+                        "run the command again")
+    os.replace(part, dest)
+    return digest
+
+
+def _fetch_hub(url: str, dest: Path) -> Path:
+    """``hf://datasets/<owner>/<repo>/<path>`` through huggingface_hub (its cache; resumes itself)."""
+    rest = url[len("hf://datasets/"):]
+    parts = rest.split("/")
+    if len(parts) < 3:
+        raise ConfigError(f"{url}: expected hf://datasets/<owner>/<repo>/<file>", "fix the source URL")
+    repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
+    try:
+        from huggingface_hub import hf_hub_download
+
+        local = hf_hub_download(repo, filename, repo_type="dataset")
+    except Exception as err:  # network, auth and not-found errors all mean "could not fetch"
+        raise DataError(f"{url}: Hub download failed ({type(err).__name__}: {str(err).splitlines()[0][:200]})",
+                        "check HF_ENDPOINT/HF_TOKEN and your network, or download the file by hand") from err
+    return Path(local)
+
+
+# --------------------------------------------------------------------------------------------- unpacking
+def _is_archive(path: Path) -> bool:
+    return zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
+
+
+def _safe_members(names: list[str], archive: Path) -> None:
+    for name in names:
+        p = Path(name)
+        if p.is_absolute() or ".." in p.parts:
+            raise DataError(f"{archive}: unsafe member path '{name}'", "the archive is corrupt or malicious")
+
+
+def _merge(src: Path, dst: Path) -> int:
+    """Move the tree ``src`` into ``dst`` entry by entry (atomic renames); keeps files already in ``dst``."""
+    moved = 0
+    for entry in sorted(src.iterdir()):
+        target = dst / entry.name
+        if entry.is_dir() and not entry.is_symlink():
+            if target.is_dir():
+                moved += _merge(entry, target)
+            elif not target.exists():
+                os.replace(entry, target)
+                moved += sum(1 for _ in target.rglob("*"))
+        elif not target.exists():
+            os.replace(entry, target)
+            moved += 1
+    return moved
+
+
+def unpack(archive: Path, root: Path) -> int:
+    """Extract a zip/tar archive into ``root`` via a temporary folder inside it; returns entries moved."""
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                _safe_members(zf.namelist(), archive)
+                zf.extractall(tmp)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tf:
+                members = tf.getmembers()
+                _safe_members([m.name for m in members], archive)
+                bad = [m.name for m in members if not (m.isfile() or m.isdir())]
+                if bad:
+                    raise DataError(f"{archive}: links or devices in the archive ({bad[0]})",
+                                    "unpack it by hand if you trust it")
+                tf.extractall(tmp)
+        else:
+            raise DataError(f"{archive}: not a zip or tar archive", "delete it and download again")
+        return _merge(tmp, root)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
+        raise DataError(f"{archive}: corrupt archive ({err})", "delete it and download again") from err
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------- driver
+def _fetch_one(name: str, url: str, source: Source, state: Path, manifest: dict, log: Callable[[str], None]
+               ) -> tuple[Path, str]:
+    if url.startswith("hf://datasets/"):
+        log(f"{name}: {url} (Hugging Face Hub)")
+        local = _fetch_hub(url, state / source.filename)
+        digest = _sha256(local)
+        if source.sha256 is not None and digest != source.sha256.lower():
+            raise DataError(f"{url}: sha256 {digest} does not match the expected {source.sha256}",
+                            "the Hub file changed or is corrupt; check the mirror")
+        return local, digest
+    local = state / source.filename
+    done = manifest.get(source.filename, {})
+    if local.is_file() and done.get("sha256") == _sha256(local) and (
+            source.sha256 is None or done["sha256"] == source.sha256.lower()):
+        log(f"{name}: {local.name} already downloaded")
+        return local, done["sha256"]
+    log(f"{name}: {url}")
+    return local, fetch_url(url, local, source.sha256)
+
+
+def download(spec: DownloadSpec, root: str | Path, *, keep_archives: bool = True,
+             log: Callable[[str], None] = print) -> list[Path]:
+    """Fetch, verify and unpack every source of ``spec`` into ``root``; returns the archive paths.
+
+    Raises DataError (one line) when the dataset has no public source: ``spec.manual`` says where to get it.
+    """
+    root = Path(root).expanduser()
+    if not spec.sources:
+        raise DataError(f"{spec.name} cannot be downloaded automatically"
+                        + (f" ({spec.licence})" if spec.licence else ""),
+                        spec.manual or f"get it from {spec.homepage or 'its authors'} and unpack it into {root}")
+    state = root / _STATE
+    manifest_path = state / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    archives = []
+    for source in spec.sources:
+        errors = []
+        for url in (source.url, *source.mirrors):
+            try:
+                local, digest = _fetch_one(spec.name, url, source, state, manifest, log)
+                break
+            except DataError as err:
+                errors.append(err)
+                log(f"{spec.name}: {err.message}")
+        else:
+            raise errors[-1] if len(errors) == 1 else DataError(
+                f"{spec.name}: every location of {source.filename} failed ({errors[0].message})", errors[-1].fix)
+        if source.sha256 is None:
+            log(f"{spec.name}: {source.filename} has no published checksum; sha256 here is {digest}")
+        if source.unpack and _is_archive(local) and manifest.get(source.filename, {}).get("unpacked") != digest:
+            n = unpack(local, root)
+            log(f"{spec.name}: unpacked {local.name} ({n} entries) into {root}")
+        manifest[source.filename] = {"url": source.url, "sha256": digest, "verified": source.sha256 is not None,
+                                     "unpacked": digest if source.unpack and _is_archive(local) else None}
+        atomic_write_json(manifest_path, manifest)
+        archives.append(local)
+    if not keep_archives:
+        for a in archives:
+            if a.parent == state:
+                a.unlink(missing_ok=True)
+    return archives

@@ -1,0 +1,246 @@
+"""Builders of tiny dataset trees in the official layouts (right names and nesting, few small files).
+
+Every pair k is *tagged*: the top-left 8×8 block of both its blurry and its sharp image holds the grey level
+``tag_value(k)``, so a test can tell that a sample pairs the right files (JPEG-safe: levels 10 apart).
+Each builder returns a :class:`Tree` naming one pair of the evaluated split to damage in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SIZE = 16
+
+
+def tag_value(k: int) -> int:
+    return 15 + 10 * (k % 24)
+
+
+def read_tag(image) -> int:
+    """Tag index of a [3, H, W] float tensor."""
+    level = float(image[:, :8, :8].mean()) * 255
+    return int(round((level - 15) / 10))
+
+
+@dataclass
+class Tree:
+    root: Path
+    #: one blurry / one sharp file of the evaluated split, and the id of their sample
+    blurry: Path
+    sharp: Path
+    sample_id: str
+    extra: dict = field(default_factory=dict)
+
+
+def write_image(path: Path, k: int, seed: int, size: tuple[int, int] = (SIZE, SIZE)) -> Path:
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    img[:8, :8] = tag_value(k)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.k = 0
+
+    def pair(self, blurry: Path, sharp: Path | None, size=(SIZE, SIZE)) -> int:
+        k = self.k
+        self.k += 1
+        write_image(blurry, k, seed=2 * k, size=size)
+        if sharp is not None:
+            write_image(sharp, k, seed=2 * k + 1, size=size)
+        return k
+
+
+def gopro(root: Path) -> Tree:
+    base, c = root / "GOPRO_Large", _Counter()
+    for split, seqs in (("train", {"GOPR0372_07_00": 3}), ("test", {"GOPR0384_11_00": 3, "GOPR0410_11_00": 2})):
+        for seq, n in seqs.items():
+            for i in range(1, n + 1):
+                name = f"{i:06d}.png"
+                k = c.pair(base / split / seq / "blur" / name, base / split / seq / "sharp" / name)
+                write_image(base / split / seq / "blur_gamma" / name, k, seed=1000 + k)
+    return Tree(base, base / "test/GOPR0384_11_00/blur/000002.png", base / "test/GOPR0384_11_00/sharp/000002.png",
+                "test/GOPR0384_11_00/blur/000002.png")
+
+
+def dvd(root: Path) -> Tree:
+    base, c = root / "DeepVideoDeblurring_Dataset", _Counter()
+    q = base / "quantitative_datasets"
+    for video, n in (("IMG_0003", 3), ("IMG_0100", 4)):
+        for i in range(n):
+            c.pair(q / video / "input" / f"{i:05d}.jpg", q / video / "GT" / f"{i:05d}.jpg")
+    for i in range(2):
+        c.pair(base / "qualitative_datasets" / "real_1" / "input" / f"{i:05d}.jpg", None)
+    return Tree(base, q / "IMG_0003/input/00001.jpg", q / "IMG_0003/GT/00001.jpg",
+                "quantitative_datasets/IMG_0003/input/00001.jpg")
+
+
+def realblur(root: Path, size=(SIZE, SIZE)) -> Tree:
+    base, c = root / "RealBlur", _Counter()
+    folders = {"J": "RealBlur-J_ECC_IMCORR_centroid_itensity_ref",
+               "R": "RealBlur-R_BM3D_ECC_IMCORR_centroid_itensity_ref"}
+    for cam, folder in folders.items():
+        for split, scene in (("train", "scene001"), ("test", "scene002")):
+            lines = []
+            for i in (1, 2, 10):  # 10 sorts before 2 as text: the list order, not sorting, must win
+                gt, blur = f"{folder}/{scene}/gt/gt_{i}.png", f"{folder}/{scene}/blur/blur_{i}.png"
+                c.pair(base / blur, base / gt, size=size)
+                lines.append(f"{gt} {blur}")
+            (base / f"RealBlur_{cam}_{split}_list.txt").write_text("\n".join(lines) + "\n")
+    f = folders["J"]
+    return Tree(base, base / f / "scene002/blur/blur_10.png", base / f / "scene002/gt/gt_10.png",
+                f"{f}/scene002/blur/blur_10.png", {"order": ["1", "2", "10"]})
+
+
+def realblur_tele(root: Path) -> Tree:
+    base, c = root / "RealBlur-Tele", _Counter()
+    f = "RealBlur-J-Tele_ECC_IMCORR_centroid_itensity_ref"
+    for scene in ("scene001", "scene002"):
+        for i in (1, 2):
+            c.pair(base / f / scene / "blur" / f"blur_{i}.png", base / f / scene / "gt" / f"gt_{i}.png")
+    return Tree(base, base / f / "scene002/blur/blur_1.png", base / f / "scene002/gt/gt_1.png",
+                f"{f}/scene002/blur/blur_1.png")
+
+
+def bsdb(root: Path) -> Tree:
+    base, c = root / "BSD_B_Centroid", _Counter()
+    lines = []
+    for i in range(3):
+        gt, blur = f"train/sharp/{i:04d}.png", f"train/blur/{i:04d}.png"
+        c.pair(base / blur, base / gt)
+        lines.append(f"{gt} {blur}")
+    (base / "BSB_B_Centroid_train.txt").write_text("\n".join(lines) + "\n")
+    return Tree(base, base / "train/blur/0001.png", base / "train/sharp/0001.png", "train/blur/0001.png")
+
+
+def kohler(root: Path, frames: int = 2) -> Tree:
+    c = _Counter()
+    for i in range(1, 5):
+        for j in range(1, 13):
+            k = c.pair(root / f"Blurry{i}_{j}.png", None)
+            for f in range(1, frames + 1):
+                frame = root / f"Image{i}" / f"Kernel{j}" / f"GroundTruth{i}_{j}_{f}.png"
+                write_image(frame, k, seed=5000 + 10 * k + f)
+    return Tree(root, root / "Blurry2_5.png", root / "Image2/Kernel5/GroundTruth2_5_2.png", "Blurry2_5.png")
+
+
+def lai(root: Path) -> Tree:
+    base, c = root / "Benchmark", _Counter()
+    syn = base / "synthetic_dataset"
+    for k in (1, 2):
+        kern = np.zeros((5, 5), np.uint8)
+        kern[2, : 2 + k] = 255
+        (syn / "kernel").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(syn / "kernel" / f"kernel_0{k}.png"), kern)
+    for cat in ("manmade", "text"):
+        k = c.pair(syn / "uniform" / f"{cat}_01_kernel_01.png", syn / "ground_truth" / f"{cat}_01.png")
+        write_image(syn / "uniform" / f"{cat}_01_kernel_02.png", k, seed=7000 + k)
+        write_image(syn / "nonuniform" / f"{cat}_01_kernel_01.png", k, seed=8000 + k)
+    for i in range(2):
+        c.pair(base / "real_dataset" / f"real_{i}.jpg", None)
+    return Tree(base, syn / "uniform/text_01_kernel_02.png", syn / "ground_truth/text_01.png",
+                "synthetic_dataset/uniform/text_01_kernel_02.png")
+
+
+def levin(root: Path) -> Tree:
+    from scipy.io import savemat
+
+    base = root / "Levin09blurdata"
+    base.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for img in (5, 6):
+        for ker in (1, 2):
+            x = rng.random((SIZE, SIZE))
+            f = np.zeros((5, 5))
+            f[2, :3] = 1 / 3
+            savemat(str(base / f"im0{img}_flit0{ker}.mat"), {"x": x, "y": x * 0.5 + 0.25, "f": f})
+    return Tree(base, base / "im06_flit01.mat", base / "im06_flit01.mat", "im06_flit01.mat")
+
+
+def reds(root: Path) -> Tree:
+    base, c = root / "REDS", _Counter()
+    for split, clips in (("train", ("000", "001", "011")), ("val", ("000",))):
+        for clip in clips:
+            for i in range(3):
+                name = f"{i:08d}.png"
+                k = c.pair(base / split / f"{split}_blur" / clip / name, base / split / f"{split}_sharp" / clip / name)
+                write_image(base / split / f"{split}_blur_comp" / clip / name, k, seed=9000 + k)
+                write_image(base / split / f"{split}_blur_jpeg" / clip / f"{i:08d}.jpg", k, seed=9500 + k)
+    return Tree(base, base / "train/train_blur/011/00000001.png", base / "train/train_sharp/011/00000001.png",
+                "train/train_blur/011/00000001.png")
+
+
+def hide(root: Path) -> Tree:
+    base, c = root / "HIDE_dataset", _Counter()
+    for folder, names in (("train", ("1fromGOPR0950.MP4", "2fromGOPR0950.MP4")),
+                          ("test/test-close-ups", ("10fromGOPR1009.MP4",)),
+                          ("test/test-long-shot", ("3fromGOPR1096.MP4", "8fromGOPR1096.MP4"))):
+        for n in names:
+            c.pair(base / folder / f"{n}.png", base / "GT" / f"{n}.png")
+    return Tree(base, base / "test/test-long-shot/8fromGOPR1096.MP4.png", base / "GT/8fromGOPR1096.MP4.png",
+                "test/test-long-shot/8fromGOPR1096.MP4.png", {"missing": base / "GT/8fromGOPR1096.MP4.png"})
+
+
+def sintel(root: Path) -> Tree:
+    import torch
+
+    from blurbench.metrics.protocols import write_flo
+
+    base, c = root / "MPI-Sintel-complete", _Counter()
+    for split, scenes in (("training", {"alley_1": 3, "bamboo_1": 2}), ("test", {"ambush_1": 2})):
+        for scene, n in scenes.items():
+            for i in range(1, n + 1):
+                name = f"frame_{i:04d}.png"
+                k = c.pair(base / split / "final" / scene / name, base / split / "clean" / scene / name)
+                if split == "training" and i < n:
+                    flow = torch.zeros(2, SIZE, SIZE)
+                    flow[0], flow[1] = k, -k
+                    write_flo(base / split / "flow" / scene / f"frame_{i:04d}.flo", flow)
+    return Tree(base, base / "training/final/alley_1/frame_0002.png", base / "training/clean/alley_1/frame_0002.png",
+                "training/final/alley_1/frame_0002.png",
+                {"flow": base / "training/flow/alley_1/frame_0002.flo"})
+
+
+def ade20k(root: Path, size=(48, 48)) -> Tree:
+    base, c = root / "ADEChallengeData2016", _Counter()
+    for split in ("training", "validation"):
+        for i in (1, 2):
+            stem = f"ADE_{split[:5]}_{i:08d}"
+            c.pair(base / "images" / split / f"{stem}.jpg", None, size=size)
+            labels = np.zeros(size, np.uint8)
+            labels[: size[0] // 2] = 3
+            (base / "annotations" / split).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(base / "annotations" / split / f"{stem}.png"), labels)
+    return Tree(base, base / "images/validation/ADE_valid_00000002.jpg",
+                base / "annotations/validation/ADE_valid_00000002.png", "images/validation/ADE_valid_00000002.jpg",
+                {"missing": base / "annotations/validation/ADE_valid_00000002.png"})
+
+
+def bsd500(root: Path) -> Tree:
+    base, c = root / "BSR" / "BSDS500" / "data", _Counter()
+    for split in ("train", "val", "test"):
+        for i in (1, 2):
+            c.pair(base / "images" / split / f"{i}00{i}.jpg", None, size=(48, 48))
+    img = base / "images/test/2002.jpg"
+    return Tree(base, img, img, "images/test/2002.jpg")
+
+
+def hfr(root: Path) -> Tree:
+    c = _Counter()
+    for clip, n in (("clip_a", 14), ("clip_b", 7)):
+        for i in range(n):
+            c.pair(root / clip / f"{i:05d}.png", None)
+    return Tree(root, root / "clip_a/00008.png", root / "clip_a/00010.png", "clip_a/00010.png")
+
+
+def gopro_gamma(root: Path) -> Tree:
+    t = gopro(root)
+    return Tree(t.root, Path(str(t.blurry).replace("/blur/", "/blur_gamma/")), t.sharp,
+                t.sample_id.replace("/blur/", "/blur_gamma/"))
