@@ -146,7 +146,9 @@ def _log_means(trainer: L.Trainer, method: str, dataset: str, rows: list[dict[st
     mine = [r for r in rows if r["method"] == method and r["dataset"] == dataset]
     if not mine:
         return
-    means = {f"{method}/{dataset}/{k}": sum(r["metrics"][k] for r in mine) / len(mine) for k in mine[0]["metrics"]}
+    names = {k for r in mine for k in r["metrics"]}
+    means = {f"{method}/{dataset}/{k}": sum(vals) / len(vals)
+             for k in names for vals in [[r["metrics"][k] for r in mine if k in r["metrics"]]]}
     for logger in trainer.loggers:
         logger.log_metrics(means, step=0)
         logger.save()

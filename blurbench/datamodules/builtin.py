@@ -121,6 +121,10 @@ def register_builtin(ds: BuiltinDataset, factory: Callable[..., EvaluationDataMo
 
 
 def builtin_datasets() -> dict[str, BuiltinDataset]:
+    """Every dataset of the built-in suite, including those registered by other modules (video, detection)."""
+    from blurbench.datamodules.registry import _ensure_loaded
+
+    _ensure_loaded()
     return dict(_DATASETS)
 
 
@@ -146,7 +150,7 @@ def verify(name: str) -> list[str]:
 
 def prepare(name: str, force: bool = False) -> Path:
     """Generate dataset ``name`` into the cache unless an intact copy is there; returns its directory."""
-    if name not in _DATASETS:
+    if name not in builtin_datasets():
         raise DataError(f"unknown built-in dataset '{name}'", f"choose from: {', '.join(_DATASETS)}")
     root = dataset_dir(name)
     problems = [] if force else verify(name)

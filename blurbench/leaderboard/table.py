@@ -27,6 +27,7 @@ METRIC_INFO: dict[str, tuple[str, bool, str]] = {
     "iou": ("IoU", True, "{:.4f}"),
     "f1": ("F1", True, "{:.4f}"),
     "epe": ("EPE (px)", False, "{:.3f}"),
+    "epe_init": ("EPE of initial flow (px)", False, "{:.3f}"),
 }
 CONVENTIONS = {"psnr": PSNR_CONVENTION, "ssim": SSIM_CONVENTION}
 

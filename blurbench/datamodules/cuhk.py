@@ -1,0 +1,128 @@
+"""CUHK blur detection dataset (Shi, Xu, Jia, "Discriminative Blur Detection Features", CVPR 2014).
+
+Official release: ``BlurDatasetImage.zip`` → ``image/`` and ``BlurDatasetGT.zip`` → ``gt/`` (project page
+http://www.cse.cuhk.edu.hk/leojia/projects/dblurdetect/), unpacked side by side into one root::
+
+    ROOT/image/motion0001.jpg ... motion0296.jpg, out_of_focus0001.jpg ... out_of_focus0704.jpg
+    ROOT/gt/motion0001.png ... (binary masks, same size as their image)
+
+(the blur-field authors read ``image/motion*.jpg``; other public loaders read ``gt/<name>.png``). Any image
+suffix is accepted; files are matched by stem. Categories: ``motion`` (296) and ``out_of_focus`` (704).
+
+Split (the self-supervised protocol of Carbajal et al. 2021, Table 4): odd numbers train, even numbers test —
+148 motion test images. Ids: ``image/motion0002.jpg``. Samples: ``blurry`` [3, H, W] (the photo), ``mask``
+[1, H, W] float, **1 = blurred**. Polarity of the GT files (unverified): white marks the sharp (in-focus /
+unblurred) region, as in the blur-detection literature's figures; ``gt_white="blurred"`` flips it.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import cv2
+import torch
+
+from blurbench.datamodules.base import PairRecord
+from blurbench.datamodules.catalog import register_combined
+from blurbench.datamodules.download import DownloadSpec, Source, register_download
+from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.errors import ConfigError, DataError
+
+__all__ = ["CATEGORIES", "CUHKBlurDetection", "load_mask"]
+
+#: category -> number of images in the official release
+CATEGORIES = {"motion": 296, "out_of_focus": 704}
+_NAME = re.compile(r"^(motion|out_of_focus)(\d+)$")
+
+
+def load_mask(path: Path, white: str = "sharp") -> torch.Tensor:
+    """Read a GT mask as [1, H, W] float32, 1 = blurred (``white`` says what the file's white pixels mark)."""
+    arr = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if arr is None:
+        raise DataError(f"{path}: unreadable mask", "re-download BlurDatasetGT.zip")
+    on = torch.from_numpy(arr > 127)
+    blurred = ~on if white == "sharp" else on
+    return blurred.float()[None]
+
+
+class CUHKBlurDetection(PairedDataModule):
+    """One category of the CUHK blur-detection release; splits ``train`` (odd), ``test`` (even), ``all``.
+
+    Args:
+        root: the folder holding ``image/`` and ``gt/``.
+        split: ``"test"`` (default), ``"train"`` or ``"all"``.
+        category: ``"motion"`` or ``"out_of_focus"``.
+        gt_white: what white GT pixels mark, ``"sharp"`` (default) or ``"blurred"``.
+        allow_subset, limit, exclude, num_workers: see :class:`~blurbench.datamodules.paired.PairedDataModule`.
+    """
+
+    name = "cuhk-motion"
+    kind = "detection"
+    protocol = "per-image AP (scikit-learn step-wise), IoU/F1 at score >= 0.5; mean over images"
+    top_folders = ("BlurDataset", "blurdetect")
+
+    def __init__(self, root: str | Path, split: str | None = None, *, category: str = "motion",
+                 gt_white: str = "sharp", **kwargs: Any) -> None:
+        if category not in CATEGORIES:
+            raise ConfigError(f"unknown CUHK category '{category}'", f"choose one of: {', '.join(CATEGORIES)}")
+        if gt_white not in ("sharp", "blurred"):
+            raise ConfigError(f"gt_white must be 'sharp' or 'blurred', got '{gt_white}'",
+                              "say what the white pixels of the GT masks mark")
+        self.category, self.gt_white = category, gt_white
+        total = CATEGORIES[category]
+        self.official_counts = {"test": total // 2, "train": total - total // 2, "all": total}
+        super().__init__(root, split, **kwargs)
+
+    def _stems(self, folder: str) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        for path in sorted_images(self.root / folder):
+            m = _NAME.match(path.stem)
+            if m and m.group(1) == self.category:
+                if path.stem in found:
+                    raise DataError(f"{path}: two files for {path.stem} in {folder}/ ({found[path.stem].name})",
+                                    "keep one file per image")
+                found[path.stem] = path
+        return found
+
+    def list_records(self, split: str) -> list[PairRecord]:
+        for folder in ("image", "gt"):
+            if not (self.root / folder).is_dir():
+                raise DataError(f"{self.root / folder}: not found",
+                                "unpack BlurDatasetImage.zip (image/) and BlurDatasetGT.zip (gt/) into the root")
+        images, masks = self._stems("image"), self._stems("gt")
+        records = []
+        for stem in sorted(set(images) | set(masks)):
+            number = int(_NAME.match(stem).group(2))
+            if split != "all" and (number % 2 == 0) != (split == "test"):
+                continue
+            image = images.get(stem, self.root / "image" / f"{stem}.jpg")
+            mask = masks.get(stem, self.root / "gt" / f"{stem}.png")
+            records.append(PairRecord(rel_id(image, self.root), image, None, {"files": [mask], "mask": mask}))
+        return records
+
+    def load_extras(self, rec: PairRecord) -> dict[str, Any]:
+        return {"mask": load_mask(rec.extras["mask"], self.gt_white)}
+
+    def score(self, restored: torch.Tensor, batch: dict[str, Any]) -> list[dict[str, float]]:
+        raise ConfigError(f"{self.name} is a blur-detection dataset", "evaluate blur-detection methods on it")
+
+
+register("cuhk", "cuhk-motion", CUHKBlurDetection,
+         "CUHK blur detection (Shi 2014), motion category, even numbers (148 images)", category="motion")
+register("cuhk", "cuhk-out-of-focus", CUHKBlurDetection,
+         "CUHK blur detection, out-of-focus category, even numbers (352 images)", evaluate=False,
+         category="out_of_focus")
+register_combined("cuhk", {
+    "motion": partial(CUHKBlurDetection, category="motion"),
+    "out_of_focus": partial(CUHKBlurDetection, category="out_of_focus"),
+}, "CUHK blur detection release (image/ and gt/, both categories)")
+register_download(DownloadSpec(
+    "cuhk",
+    # no sha256 is published; the digest measured at download time is recorded instead
+    sources=(Source("http://www.cse.cuhk.edu.hk/leojia/projects/dblurdetect/data/BlurDatasetImage.zip"),
+             Source("http://www.cse.cuhk.edu.hk/leojia/projects/dblurdetect/data/BlurDatasetGT.zip")),
+    homepage="http://www.cse.cuhk.edu.hk/leojia/projects/dblurdetect/",
+))

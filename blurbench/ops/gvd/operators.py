@@ -1,0 +1,105 @@
+"""Elementary linear operators shared by the GVD solver: bilinear sampling, warping, finite differences.
+
+Conventions (all of ``blurbench.ops.gvd``):
+
+* images are NCHW float tensors in [0, 1]; ``T`` (frames) plays the role of ``N``;
+* a flow is ``[N, 2, H, W]`` in pixels, channel 0 = x (columns), channel 1 = y (rows);
+* ``flow_{a→b}`` is the *forward* displacement of a pixel of frame ``a``: ``L_a(x) ≈ L_b(x + flow(x))``;
+* backward warping ``warp(L_b, flow_{a→b})(x) = L_b(x + flow(x))`` brings frame ``b`` onto the grid of ``a``;
+* sampling is bilinear with the coordinates clamped to the image (``border`` padding, the MATLAB code's
+  clamping), and every sampling operator has an exact adjoint (the scatter of the same weights).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "pixel_grid", "sample", "sample_adjoint", "warp", "warp_adjoint", "grad", "grad_adjoint", "div",
+    "edge_weights",
+]
+
+_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
+
+
+def pixel_grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    """Pixel coordinates ``[H, W, 2]`` (x, y) on ``like``'s device and dtype."""
+    ys = torch.arange(h, device=like.device, dtype=like.dtype)
+    xs = torch.arange(w, device=like.device, dtype=like.dtype)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack((gx, gy), dim=-1)
+
+
+def _normalise(pos: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Pixel coordinates [N, H', W', 2] -> grid_sample's ``align_corners=True`` coordinates in [-1, 1]."""
+    scale = pos.new_tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)])
+    return pos * scale - 1.0
+
+
+def sample(img: torch.Tensor, pos: torch.Tensor, padding: str = "border") -> torch.Tensor:
+    """Bilinear samples ``img[n, :, pos[n, i, j, 1], pos[n, i, j, 0]]``: [N, C, H, W] x [N, H', W', 2] -> [N, C, H', W']."""
+    h, w = img.shape[-2:]
+    return F.grid_sample(img, _normalise(pos, h, w), mode="bilinear", padding_mode=padding, align_corners=True)
+
+
+def sample_adjoint(v: torch.Tensor, pos: torch.Tensor, size: tuple[int, int], padding: str = "border"
+                   ) -> torch.Tensor:
+    """Exact adjoint of :func:`sample` for an input of spatial ``size``: scatters ``v`` with the same weights."""
+    h, w = size
+    n, c = v.shape[:2]
+    shape_only = v.new_zeros(()).expand(n, c, h, w)
+    grad_in, _ = torch.ops.aten.grid_sampler_2d_backward(
+        v.contiguous(), shape_only, _normalise(pos, h, w), 0, _PADDING[padding], True, [True, False])
+    return grad_in
+
+
+def warp(img: torch.Tensor, flow: torch.Tensor, padding: str = "border") -> torch.Tensor:
+    """Backward warp ``img(x + flow(x))``; ``flow`` [N, 2, H, W] in pixels on the output grid."""
+    h, w = flow.shape[-2:]
+    pos = pixel_grid(h, w, flow) + flow.permute(0, 2, 3, 1)
+    return sample(img, pos, padding)
+
+
+def warp_adjoint(v: torch.Tensor, flow: torch.Tensor, size: tuple[int, int] | None = None,
+                 padding: str = "border") -> torch.Tensor:
+    """Exact adjoint of :func:`warp` (forward splatting of ``v`` with the bilinear weights)."""
+    h, w = flow.shape[-2:]
+    pos = pixel_grid(h, w, flow) + flow.permute(0, 2, 3, 1)
+    return sample_adjoint(v, pos, size or (h, w), padding)
+
+
+def grad(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward differences with Neumann boundary (zero in the last column/row): ``(∂x u, ∂y u)``."""
+    gx = torch.zeros_like(u)
+    gy = torch.zeros_like(u)
+    gx[..., :, :-1] = u[..., :, 1:] - u[..., :, :-1]
+    gy[..., :-1, :] = u[..., 1:, :] - u[..., :-1, :]
+    return gx, gy
+
+
+def grad_adjoint(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+    """Adjoint of :func:`grad`: ``⟨grad u, (px, py)⟩ = ⟨u, grad_adjoint(px, py)⟩`` (= −div)."""
+    out = torch.zeros_like(px)
+    out[..., :, :-1] -= px[..., :, :-1]
+    out[..., :, 1:] += px[..., :, :-1]
+    out[..., :-1, :] -= py[..., :-1, :]
+    out[..., 1:, :] += py[..., :-1, :]
+    return out
+
+
+def div(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+    """Discrete divergence, the negative adjoint of :func:`grad`."""
+    return -grad_adjoint(px, py)
+
+
+def edge_weights(img: torch.Tensor, v_i: float, floor: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Edge-stopping weights ``g = max(floor, exp(-(∂L)² / (2 v_I)))`` per direction (x, y), eq. 6–7.
+
+    ``img`` [N, C, H, W]; colour images use the mean over channels. Returns two [N, 1, H, W] maps.
+    """
+    gray = img.mean(dim=1, keepdim=True)
+    gx, gy = grad(gray)
+    wx = torch.exp(-gx.square() / (2.0 * v_i)).clamp_min(floor)
+    wy = torch.exp(-gy.square() / (2.0 * v_i)).clamp_min(floor)
+    return wx, wy

@@ -1,0 +1,99 @@
+"""Blur detection methods: a per-pixel blur score and a binary blur mask for each image.
+
+Scored per image with :func:`blurbench.metrics.detection.detection_metrics` (AP of the score, IoU and F1 of the
+mask ``score ≥ mask_threshold``) against the dataset's mask (batch key ``mask`` [N, 1, H, W], 1 = blurred).
+``blurbench predict`` writes, for input ``<name>.<ext>``, ``<name>_blurmask.png`` (8-bit, 255 = blurred) and
+``<name>_blurscore.png`` (16-bit gray, score × 65535).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from blurbench.errors import DataError
+from blurbench.io import write_image
+from blurbench.metrics.detection import detection_metrics
+from blurbench.ops.detection import DEFAULT_NORM_THRESHOLD, blur_score, laplacian_blur_score
+from blurbench.tasks.base import EvaluationTask
+from blurbench.tasks.deblur import ORACLE, build_field_estimator, estimate_field, field_from_batch
+
+__all__ = ["BlurDetectionTask", "FieldBlurDetection", "LaplacianBlurDetection", "prediction_paths"]
+
+
+def prediction_paths(output_dir: Path, item_id: str) -> tuple[Path, Path]:
+    """(mask path, score path) written for input ``item_id`` (its relative path, extension replaced)."""
+    stem = Path(item_id).with_suffix("")
+    return Path(output_dir) / f"{stem}_blurmask.png", Path(output_dir) / f"{stem}_blurscore.png"
+
+
+class BlurDetectionTask(EvaluationTask):
+    """Base: subclasses implement :meth:`blur_score` ([N, 1, H, W] in [0, 1], higher = blurred)."""
+
+    task = "blur-detection"
+    data_kind = "detection"
+
+    def __init__(self, mask_threshold: float = 0.5) -> None:
+        super().__init__()
+        self.mask_threshold = mask_threshold
+
+    def blur_score(self, batch: dict[str, Any]) -> Tensor:
+        raise NotImplementedError
+
+    def evaluate_batch(self, batch: dict[str, Any]) -> list[dict[str, float]]:
+        if "mask" not in batch:
+            raise DataError(f"{batch['id'][0]}: no ground-truth blur mask",
+                            "evaluate detection methods on a detection dataset (e.g. builtin/detection, cuhk)")
+        return detection_metrics(self.blur_score(batch), batch["mask"], self.mask_threshold)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        with torch.inference_mode():
+            score = self.blur_score(batch).clamp(0, 1)
+        return {"id": batch["id"], "score": score, "mask": score >= self.mask_threshold}
+
+    def write_prediction(self, output_dir: Path, prediction: dict[str, Any]) -> None:
+        for item_id, score, mask in zip(prediction["id"], prediction["score"], prediction["mask"]):
+            mask_path, score_path = prediction_paths(output_dir, item_id)
+            write_image(mask_path, (mask[0].cpu().numpy() * 255).astype("uint8"))
+            write_image(score_path, (score[0].double().cpu().numpy() * 65535).round().astype("uint16"))
+
+
+class FieldBlurDetection(BlurDetectionTask):
+    """Blur detection from a blur field (Carbajal et al. 2021): score = mass of the kernels with ‖k‖₂ ≤ threshold.
+
+    Args:
+        field: zoo blur-field model name (``"blurfield-small"``, ``"carbajal2021"``) or ``"oracle"`` (the
+            dataset's ground-truth field).
+        norm_threshold: kernels with ``‖k‖₂ ≤ norm_threshold`` count as blurry (paper: 0.25).
+        mask_threshold: binary mask = ``score ≥ mask_threshold``.
+        pretrained: load the network's weights (False: random weights, for tests).
+    """
+
+    def __init__(self, field: str = "blurfield-small", norm_threshold: float = DEFAULT_NORM_THRESHOLD,
+                 mask_threshold: float = 0.5, pretrained: bool = True) -> None:
+        super().__init__(mask_threshold)
+        self.save_hyperparameters()
+        self.field, self.norm_threshold = field, norm_threshold
+        self.estimator = None if field == ORACLE else build_field_estimator(field, pretrained)
+
+    def blur_score(self, batch: dict[str, Any]) -> Tensor:
+        if self.estimator is None:
+            kernels, mixing = field_from_batch(batch)
+        else:
+            kernels, mixing = estimate_field(self.estimator, batch["blurry"])
+        return blur_score(kernels, mixing, self.norm_threshold)
+
+
+class LaplacianBlurDetection(BlurDetectionTask):
+    """No-field baseline: local Laplacian energy (:func:`blurbench.ops.detection.laplacian_blur_score`)."""
+
+    def __init__(self, window: int = 15, energy_scale: float = 2e-4, mask_threshold: float = 0.5) -> None:
+        super().__init__(mask_threshold)
+        self.save_hyperparameters()
+        self.window, self.energy_scale = window, energy_scale
+
+    def blur_score(self, batch: dict[str, Any]) -> Tensor:
+        return laplacian_blur_score(batch["blurry"], self.window, self.energy_scale)

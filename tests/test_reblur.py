@@ -1,0 +1,197 @@
+"""Correctness of blurbench.ops.reblur: reference agreement, adjointness, gradients, pixel kernels, errors."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from blurbench.ops.reblur import (
+    PADDINGS,
+    pad_sizes,
+    pixel_kernels,
+    reblur,
+    reblur_adjoint,
+    reblur_reference,
+)
+
+
+def _problem(n, c, h, w, b, k, padding, dtype=torch.float32, seed=0):
+    """Random sharp image, non-normalised kernels (signed) and mixing maps at the output size."""
+    g = torch.Generator().manual_seed(seed)
+    sharp = torch.rand(n, c, h, w, generator=g, dtype=dtype)
+    kernels = torch.rand(n, b, k, k, generator=g, dtype=dtype) - 0.3
+    ho, wo = (h - k + 1, w - k + 1) if padding == "valid" else (h, w)
+    mixing = torch.rand(n, b, ho, wo, generator=g, dtype=dtype)
+    return sharp, kernels, mixing
+
+
+def _rel_err(a, b):
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+
+
+CASES = [  # n, c, h, w, b, k
+    (1, 1, 16, 16, 1, 3),
+    (2, 3, 17, 23, 4, 5),
+    (2, 1, 20, 15, 3, 4),  # even kernel
+    (1, 3, 40, 37, 5, 9),
+    (2, 3, 31, 30, 2, 6),
+    (1, 3, 70, 90, 25, 33),  # paper sizes K = 33, B = 25
+]
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "n{}c{}_{}x{}_b{}k{}".format(*c))
+def test_matches_reference(padding, case):
+    n, c, h, w, b, k = case
+    sharp, kernels, mixing = _problem(n, c, h, w, b, k, padding)
+    ours = reblur(sharp, kernels, mixing, padding)
+    ref = reblur_reference(sharp, kernels, mixing, padding)
+    assert ours.shape == ref.shape == (n, c, *mixing.shape[-2:])
+    assert _rel_err(ours, ref) < 1e-5
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("k", [3, 4, 7])
+def test_single_kernel_is_plain_conv2d(padding, k):
+    """Independent check: B = 1, mixing = 1 is F.conv2d (per channel) of the padded image."""
+    n, c, h, w = 2, 3, 19, 22
+    sharp, kernels, _ = _problem(n, c, h, w, 1, k, padding, dtype=torch.float64)
+    before, after = pad_sizes(k)
+    pads = (before, after, before, after)
+    if padding == "valid":
+        xp = sharp
+    elif padding == "zeros":
+        xp = F.pad(sharp, pads)
+    else:
+        xp = F.pad(sharp, pads, mode=padding)
+    expected = torch.stack(
+        [F.conv2d(xp[i : i + 1].transpose(0, 1), kernels[i : i + 1])[:, 0] for i in range(n)]
+    )
+    mixing = torch.ones(n, 1, *expected.shape[-2:], dtype=torch.float64)
+    assert _rel_err(reblur(sharp, kernels, mixing, padding), expected) < 1e-10
+    assert _rel_err(reblur_reference(sharp, kernels, mixing, padding), expected) < 1e-12
+    if padding == "zeros":  # even kernels split like F.conv2d(padding="same")
+        same = F.conv2d(sharp[:1].transpose(0, 1), kernels[:1], padding="same")[:, 0]
+        assert _rel_err(reblur(sharp, kernels, mixing, padding)[0], same) < 1e-10
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("size", [(16, 16), (17, 22), (41, 36)])
+@pytest.mark.parametrize("k", [5, 6])
+def test_adjointness(padding, size, k):
+    n, c, b = 2, 3, 4
+    sharp, kernels, mixing = _problem(n, c, *size, b, k, padding, dtype=torch.float64)
+    v = torch.randn(n, c, *mixing.shape[-2:], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    au = reblur(sharp, kernels, mixing, padding)
+    atv = reblur_adjoint(v, kernels, mixing, padding)
+    assert atv.shape == sharp.shape
+    lhs, rhs = (au * v).sum(), (sharp * atv).sum()
+    assert abs(lhs - rhs) / abs(lhs) < 1e-10
+    # float32 too
+    au32 = reblur(sharp.float(), kernels.float(), mixing.float(), padding)
+    atv32 = reblur_adjoint(v.float(), kernels.float(), mixing.float(), padding)
+    lhs32, rhs32 = (au32.double() * v).sum(), (sharp * atv32.double()).sum()
+    assert abs(lhs32 - rhs32) / ((au32.double() * v).abs().sum()) < 1e-5
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_adjoint_matches_autograd(padding):
+    """A^T v equals the vector-Jacobian product of the reference operator."""
+    sharp, kernels, mixing = _problem(1, 2, 15, 18, 3, 5, padding, dtype=torch.float64)
+    sharp.requires_grad_(True)
+    out = reblur_reference(sharp, kernels, mixing, padding)
+    v = torch.randn_like(out)
+    (vjp,) = torch.autograd.grad(out, sharp, v)
+    assert _rel_err(reblur_adjoint(v, kernels, mixing, padding), vjp) < 1e-10
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_gradcheck(padding):
+    sharp, kernels, mixing = _problem(2, 2, 9, 8, 2, 3, padding, dtype=torch.float64)
+    args = tuple(t.clone().requires_grad_(True) for t in (sharp, kernels, mixing))
+    assert torch.autograd.gradcheck(lambda u, k, m: reblur(u, k, m, padding), args)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_gradients_match_reference(padding):
+    sharp, kernels, mixing = _problem(2, 3, 30, 27, 5, 7, padding)
+    grads = []
+    for fn in (reblur, reblur_reference):
+        args = [t.clone().requires_grad_(True) for t in (sharp, kernels, mixing)]
+        out = fn(*args, padding)
+        out.backward(torch.cos(torch.arange(out.numel(), dtype=out.dtype)).reshape(out.shape))
+        grads.append([a.grad for a in args])
+    for ours, ref in zip(*grads):
+        assert _rel_err(ours, ref) < 1e-5
+
+
+def test_pixel_kernels_brute_force():
+    g = torch.Generator().manual_seed(3)
+    n, b, k, h, w = 2, 4, 5, 11, 13
+    kernels = torch.rand(n, b, k, k, generator=g, dtype=torch.float64)
+    mixing = torch.rand(n, b, h, w, generator=g, dtype=torch.float64)
+    full = torch.einsum("nbyx,nbij->nyxij", mixing, kernels)  # brute force, H×W×K×K (tiny here)
+    ys = torch.tensor([0, 10, 5, 3])
+    xs = torch.tensor([0, 12, 7, 7])
+    out = pixel_kernels(kernels, mixing, ys, xs)
+    assert out.shape == (n, 4, k, k)
+    assert torch.allclose(out, full[:, ys, xs])
+    ys2 = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    xs2 = torch.tensor([[0, 1, 2], [12, 11, 10]])
+    out2 = pixel_kernels(kernels, mixing, ys2, xs2)
+    for i in range(n):
+        assert torch.allclose(out2[i], full[i, ys2[i], xs2[i]])
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("k", [5, 6])
+def test_reblur_at_pixel_is_patch_dot_pixel_kernel(padding, k):
+    sharp, kernels, mixing = _problem(2, 3, 20, 17, 3, k, padding, dtype=torch.float64)
+    out = reblur(sharp, kernels, mixing, padding)
+    ho, wo = out.shape[-2:]
+    ys = torch.tensor([0, ho - 1, ho // 2, 3])
+    xs = torch.tensor([wo - 1, 0, wo // 2, 1])
+    kx = pixel_kernels(kernels, mixing, ys, xs)  # [N, P, K, K]
+    before, after = pad_sizes(k)
+    if padding == "valid":
+        xp = sharp
+    elif padding == "zeros":
+        xp = F.pad(sharp, (before, after, before, after))
+    else:
+        xp = F.pad(sharp, (before, after, before, after), mode=padding)
+    for p, (y, x) in enumerate(zip(ys.tolist(), xs.tolist())):
+        patch = xp[:, :, y : y + k, x : x + k]  # [N, C, K, K]
+        expected = (patch * kx[:, p, None]).sum((-1, -2))
+        assert torch.allclose(out[:, :, y, x], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_bad_arguments():
+    sharp, kernels, mixing = _problem(1, 3, 20, 20, 2, 5, "reflect")
+    with pytest.raises(ValueError, match="unknown padding 'circular'.*reflect"):
+        reblur(sharp, kernels, mixing, "circular")
+    with pytest.raises(ValueError, match="mixing spatial size"):
+        reblur(sharp, kernels, mixing, "valid")
+    with pytest.raises(ValueError, match="number of kernels"):
+        reblur(sharp, kernels, mixing[:, :1])
+    with pytest.raises(ValueError, match="batch size"):
+        reblur(sharp, kernels.expand(2, -1, -1, -1), mixing)
+    with pytest.raises(ValueError, match=r"kernels must be \[N, B, K, K\]"):
+        reblur(sharp, kernels[..., :4], mixing)
+    with pytest.raises(ValueError, match=r"sharp must be \[N, C, H, W\]"):
+        reblur(sharp[0], kernels, mixing)
+    with pytest.raises(ValueError, match="dtype"):
+        reblur(sharp.double(), kernels, mixing)
+    with pytest.raises(ValueError, match="'reflect' padding"):
+        reblur(sharp[..., :2, :2], kernels, mixing[..., :2, :2])
+    with pytest.raises(ValueError, match="'valid' padding needs"):
+        reblur(sharp[..., :4, :4], kernels, mixing[..., :0, :0], "valid")
+    with pytest.raises(ValueError, match="blurry must be"):
+        reblur_adjoint(sharp[0], kernels, mixing)
+    with pytest.raises(ValueError, match="mixing spatial size"):
+        reblur_adjoint(sharp, kernels, mixing[..., :-1])
+    with pytest.raises(ValueError, match="unknown padding"):
+        reblur_reference(sharp, kernels, mixing, "same")
+    with pytest.raises(ValueError, match="ys and xs"):
+        pixel_kernels(kernels, mixing, torch.tensor([1, 2]), torch.tensor([1]))
+    with pytest.raises(ValueError, match="out of range"):
+        pixel_kernels(kernels, mixing, torch.tensor([20]), torch.tensor([0]))
