@@ -137,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "per-sample rows to DIR/results.jsonl and DIR/leaderboard.{md,csv,json}. "
                                     "Interrupted runs resume without recomputing finished samples.")
     ev.add_argument("--suite", default="builtin", help="suite name (default: builtin, generated locally)")
-    ev.add_argument("--methods", default="all", help="comma-separated method names, or 'all' (default)")
+    ev.add_argument("--methods", default="default",
+                    help="comma-separated method names, 'default' (every method but the slow video solvers; "
+                         "a few minutes on 2 CPU cores) or 'all'")
     ev.add_argument("--datasets", default=None, help="comma-separated dataset names of the suite (default: all)")
     ev.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
     ev.add_argument("--devices", type=_devices, default=1, help="devices per node (int or 'auto'; >1 uses DDP)")

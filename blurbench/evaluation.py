@@ -59,11 +59,17 @@ class EvaluationPlan:
 
 
 def plan(suite: str, method_names: Sequence[str] | None, dataset_names: Sequence[str] | None) -> EvaluationPlan:
-    """Resolve names (``None`` or ``["all"]`` = everything) and check every pair is runnable."""
+    """Resolve names and check every pair is runnable.
+
+    ``None`` or ``["default"]`` is the default method set (every method but the slow ones), ``["all"]`` is
+    every registered method.
+    """
     all_sets = datasets(suite)
     chosen_sets = all_sets if not dataset_names else [get_dataset(suite, n) for n in dataset_names]
     kinds = {d.kind for d in chosen_sets}
-    if not method_names or list(method_names) == ["all"]:
+    if not method_names or list(method_names) == ["default"]:
+        chosen = [m for m in methods() if m.data_kind in kinds and m.in_default]
+    elif list(method_names) == ["all"]:
         chosen = [m for m in methods() if m.data_kind in kinds]
     else:
         chosen = [get_method(n) for n in method_names]

@@ -39,8 +39,8 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
 def _ensure_loaded() -> None:
     # Explicit imports, no folder scanning: each module registers its datasets at import.
     import blurbench.datamodules.builtin  # noqa: F401
-    import blurbench.datamodules.builtin_video  # noqa: F401
     import blurbench.datamodules.builtin_detection  # noqa: F401
+    import blurbench.datamodules.builtin_video  # noqa: F401
     import blurbench.datamodules.cuhk  # noqa: F401
     import blurbench.datamodules.folder  # noqa: F401
     from blurbench.datamodules import dvd, gopro, hfr, hide, kohler, lai, levin, realblur, reds, sintel, sources  # noqa: F401

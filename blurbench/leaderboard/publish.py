@@ -49,7 +49,10 @@ def regenerate(out_dir: str | Path = "leaderboards", limit: int | None = None, r
 
     run_dir = Path(run_dir or REPO_ROOT / "runs" / "leaderboard-builtin")
     shutil.rmtree(run_dir, ignore_errors=True)  # numbers must come from this code, never from stale rows
-    measured = evaluate("builtin", None, None, run_dir, limit=limit, progress=False)
+    from blurbench.tasks.registry import methods
+
+    names = [m.name for m in methods() if m.in_leaderboard]
+    measured = evaluate("builtin", names, None, run_dir, limit=limit, progress=False)
     entries = sort_entries(measured)
     out_dir = Path(out_dir)
     markdown = write_leaderboard(out_dir, entries, "blurbench — built-in suite (measured)", stem="builtin")

@@ -40,7 +40,7 @@ def blur_mask(kernels: Tensor, mixing: Tensor, threshold: float = DEFAULT_NORM_T
     return blur_score(kernels, mixing, threshold) >= mask_threshold
 
 
-def laplacian_blur_score(image: Tensor, window: int = 15, energy_scale: float = 2e-4) -> Tensor:
+def laplacian_blur_score(image: Tensor, window: int = 9, energy_scale: float = 5e-4) -> Tensor:
     """No-field baseline: low local Laplacian energy = blurred.
 
     ``E = box_window(ΔY²)`` with ``Y`` the mean of the RGB channels, ``Δ`` the 3×3 Laplacian (reflect

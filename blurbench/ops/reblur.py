@@ -263,7 +263,9 @@ def _tile_pass(
     need_m = fwd or need_s
     pbuf = q.new_empty(n, c, pc, fh, fw) if need_z else None
     sbuf = q.new_zeros(n, c, pc, fh, fw) if need_s else None
-    mbuf = mixing.new_zeros(n, npair, plan.th, plan.tw, 2) if need_m else None
+    mbuf = mixing.new_empty(n, npair, plan.th, plan.tw, 2) if need_m else None
+    if need_m and b % 2:
+        mbuf[:, -1, :, :, 1] = 0  # the odd kernel's pair partner is a zero kernel with a zero map
     last_rc = (plan.th, plan.tw)
     for r0, c0, rows, cols in plan.tiles():
         if need_m:  # interleave the pair maps (m_2p, m_2p+1) contiguously: strided maps are ~50x slower

@@ -90,7 +90,7 @@ class FieldBlurDetection(BlurDetectionTask):
 class LaplacianBlurDetection(BlurDetectionTask):
     """No-field baseline: local Laplacian energy (:func:`blurbench.ops.detection.laplacian_blur_score`)."""
 
-    def __init__(self, window: int = 15, energy_scale: float = 2e-4, mask_threshold: float = 0.5) -> None:
+    def __init__(self, window: int = 9, energy_scale: float = 5e-4, mask_threshold: float = 0.5) -> None:
         super().__init__(mask_threshold)
         self.save_hyperparameters()
         self.window, self.energy_scale = window, energy_scale

@@ -144,7 +144,11 @@ class BlurFieldNetMethod(KernelEstimationTask):
         return self._sha256
 
     def estimate(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
-        return self.network(batch["blurry"])
+        blurry = batch["blurry"]
+        if min(blurry.shape[-2:]) < 32:
+            raise DataError(f"{batch['id'][0]}: {blurry.shape[-2]}x{blurry.shape[-1]} px is too small for the "
+                            "blur-field network", "use images of at least 32x32 pixels")
+        return self.network(blurry)
 
 
 class MeanKernel(KernelEstimationTask):

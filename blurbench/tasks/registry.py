@@ -25,6 +25,11 @@ class MethodSpec:
     config: dict[str, Any] = field(default_factory=dict)
     uses_gt_field: bool = False
     published_as: str | None = None
+    #: part of the default set of `blurbench evaluate` (False for methods too slow for the 5-minute default run;
+    #: they run with `--methods all` or by name)
+    in_default: bool = True
+    #: part of the committed built-in leaderboard (`blurbench leaderboard --regenerate`)
+    in_leaderboard: bool = True
 
     def build(self):
         module = self.factory(**self.config)
