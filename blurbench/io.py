@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,20 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def move_directory_into_place(tmp: str | os.PathLike, target: str | os.PathLike, intact: Callable[[], bool]) -> None:
+    """Swap a fully written directory ``tmp`` in as ``target`` by renames (never a half-written ``target``).
+
+    If a concurrent writer (another DDP rank) renamed its copy in first, theirs is kept when ``intact()``.
+    """
+    tmp, target = Path(tmp), Path(target)
+    if target.exists():
+        trash = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
+        target.rename(trash / "old")
+        shutil.rmtree(trash, ignore_errors=True)
+    try:
+        tmp.rename(target)
+    except OSError:
+        if not intact():
+            raise

@@ -369,6 +369,10 @@ class PairedDataModule(EvaluationDataModule):
             return
         super().setup(stage)
 
+    def make_train_dataset(self, split: str) -> Dataset:
+        """Random-crop training samples of ``split`` (video datamodules return windows instead)."""
+        return self.make_dataset(self.records(split), transform=RandomCrop(self.crop_size))
+
     def train_dataloader(self) -> DataLoader:
         split = self.train_split
         if split not in self.splits():
@@ -376,7 +380,7 @@ class PairedDataModule(EvaluationDataModule):
         problems = self.check_split(split)[1]
         if problems:
             raise DataError(problems[0], f"run `blurbench data check {self.name} --root {self.root}`")
-        ds = self.make_dataset(self.records(split), transform=RandomCrop(self.crop_size))
+        ds = self.make_train_dataset(split)
         return DataLoader(ds, batch_size=self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers,
                           collate_fn=collate, persistent_workers=self.num_workers > 0)
 

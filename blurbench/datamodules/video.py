@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from blurbench.datamodules.base import PairRecord, collate
+from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.paired import PairedDataModule, RandomCrop, load_frame, score_pairs
 from blurbench.errors import ConfigError, DataError
 from blurbench.io import read_image
@@ -107,20 +107,13 @@ class VideoDataModule(PairedDataModule):
             restored = restored[:, centre]
         return score_pairs(restored, batch["sharp"][:, centre], self.ssim_convention)
 
-    def train_dataloader(self) -> DataLoader:
-        split = self.train_split
-        if split not in self.splits():
-            raise ConfigError(f"{self.name} has no training split", "train on another dataset")
-        problems = self.check_split(split)[1]
-        if problems:
-            raise DataError(problems[0], f"run `blurbench data check {self.name} --root {self.root}`")
+    def make_train_dataset(self, split: str) -> Dataset:
         ds = ClipWindowDataset(self.list_clips(split), self.window, train=True, stride=self.train_stride,
                                gamma=self.gamma, transform=RandomCrop(self.crop_size))
         if len(ds) == 0:
             raise DataError(f"{self.root}: no clip of split '{split}' has {self.window} frames",
                             "pass a shorter window")
-        return DataLoader(ds, batch_size=self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers,
-                          collate_fn=collate, persistent_workers=self.num_workers > 0)
+        return ds
 
 
 def video_variant(image_cls: type[PairedDataModule], name: str) -> type[VideoDataModule]:
