@@ -75,7 +75,9 @@ class VideoDeblurTask(EvaluationTask):
         return {"id": batch["id"][0], "names": batch["names"], "latent": latent.clamp(0, 1), "aux": aux}
 
     def write_prediction(self, output_dir: Path, prediction: dict[str, Any]) -> None:
-        names = [n[0] if isinstance(n, (list, tuple)) else n for n in prediction["names"]]
+        names = prediction["names"]
+        if names and isinstance(names[0], (list, tuple)):  # collated: one list of names per clip in the batch
+            names = names[0]
         for name, frame in zip(names, prediction["latent"]):
             write_image(Path(output_dir) / name, frame)
         if getattr(self, "save_aux", False):
