@@ -34,9 +34,11 @@ def predict(method: str, input_path: str | Path, output: str | Path, devices: in
     if spec.uses_gt_field:
         raise ConfigError(f"method '{method}' needs the dataset's ground-truth blur field",
                           "predict runs methods that need only the blurry input; see `blurbench zoo list`")
-    datamodules: dict[str, Any] = {"image": ImageInputsDataModule, "video": FrameSequenceDataModule}
+    datamodules: dict[str, Any] = {"image": ImageInputsDataModule, "detection": ImageInputsDataModule,
+                                   "video": FrameSequenceDataModule}
     if spec.data_kind not in datamodules:
-        raise ConfigError(f"method '{method}' consumes {spec.data_kind} data", "predict supports image and video")
+        raise ConfigError(f"method '{method}' consumes {spec.data_kind} data",
+                          "predict supports image, detection and video methods")
     dm = datamodules[spec.data_kind](input_path)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,7 @@ def test_bilateral_keeps_constants_and_smooths_noise():
     flat = torch.full((1, 3, 32, 32), 0.4)
     assert torch.allclose(bilateral_denoise(flat, 0.1), flat, atol=1e-6)
     noisy = flat + 0.02 * torch.randn(flat.shape, generator=torch.Generator().manual_seed(1))
-    assert (BilateralDenoiser()(noisy, 0.02) - flat).std() < 0.75 * (noisy - flat).std()
+    assert (BilateralDenoiser(color_scale=2.0)(noisy, 0.02) - flat).std() < 0.75 * (noisy - flat).std()
     with pytest.raises(ValueError, match="one value per image"):
         TVDenoiser()(torch.zeros(2, 3, 8, 8), torch.tensor([0.1, 0.2, 0.3]))
 
@@ -140,3 +140,49 @@ def test_hsd_rejects_bad_arguments():
         hsd_deblur(blurry, kernels, mixing, TVDenoiser(), alpha=1.5)
     with pytest.raises(ValueError, match="too small"):
         hsd_deblur(blurry[..., :4, :4], kernels, mixing[..., :4, :4], TVDenoiser())
+
+
+# ------------------------------------------------------------------------------------------- methods
+@pytest.mark.slow
+def test_registered_oracle_hsd_improves_psnr_on_the_builtin_suite():
+    from blurbench.datamodules import builtin
+    from blurbench.datamodules.base import collate
+    from blurbench.datamodules.builtin import BuiltinImageDataModule
+    from blurbench.tasks.registry import get_method
+
+    builtin.prepare("motion-noisy")
+    ds = BuiltinImageDataModule("motion-noisy").build_test_dataset()
+    method = get_method("hsd-tv-oracle").build()
+    for i in (0, 2):  # astronaut, chelsea
+        batch = collate([ds[i]])
+        restored = method.restore(batch).clamp(0, 1)
+        assert psnr(restored, batch["sharp"]).item() > psnr(batch["blurry"], batch["sharp"]).item() + 1.5
+        before = reblur_objective(batch["blurry"], batch["blurry"], batch["kernels"], batch["mixing"]).item()
+        assert reblur_objective(restored, batch["blurry"], batch["kernels"], batch["mixing"]).item() < before
+
+
+@pytest.mark.parametrize("solver", ["rl", "tv", "hsd"])
+def test_estimated_field_deblurring_runs_with_a_random_network(solver):
+    from blurbench.errors import DataError
+    from blurbench.tasks.deblur import FieldDeblurring
+
+    _, blurry, _, _ = _problem()
+    task = FieldDeblurring(field="blurfield-small", solver=solver, iterations=2, solver_args={"stages": 1}
+                           if solver == "hsd" else None, pretrained=False)
+    out = task.restore({"id": ["x"], "blurry": blurry[..., :64, :64]})
+    assert out.shape == (1, 3, 64, 64) and torch.isfinite(out).all()
+    with pytest.raises(DataError, match="no ground-truth blur field"):
+        FieldDeblurring(field="oracle").restore({"id": ["x"], "blurry": blurry})
+
+
+def test_hsd_with_drunet_wires_the_zoo_denoiser():
+    from blurbench.tasks.deblur import FieldDeblurring
+    from blurbench.zoo.drunet import DRUNet
+
+    sharp, blurry, kernels, mixing = _problem()
+    task = FieldDeblurring(field="oracle", solver="hsd", iterations=2, solver_args={"stages": 1}, denoiser="drunet",
+                           pretrained=False)  # random weights: the official architecture, no download
+    assert isinstance(task.denoiser, DRUNet)
+    batch = {"id": ["x"], "blurry": blurry[..., :40, :40], "kernels": kernels, "mixing": mixing[..., :40, :40]}
+    out = task.restore(batch)
+    assert out.shape == (1, 3, 40, 40) and torch.isfinite(out).all()

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import blurbench.ops.reblur as reblur_module
 from blurbench.ops.reblur import (
     PADDINGS,
     pad_sizes,
@@ -105,11 +106,61 @@ def test_adjoint_matches_autograd(padding):
     assert _rel_err(reblur_adjoint(v, kernels, mixing, padding), vjp) < 1e-10
 
 
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """Force many (and partial) FFT tiles and one kernel pair per batched transform on small images."""
+    monkeypatch.setattr(reblur_module, "_TILE_MAX_CPU", 16)
+    monkeypatch.setattr(reblur_module, "_CHUNK_TRANSFORMS", 1)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("k", [3, 4, 5])
+def test_tiled_matches_reference(padding, k, small_tiles):
+    sharp, kernels, mixing = _problem(2, 3, 37, 29, 5, k, padding)
+    assert reblur_module._Plan(*mixing.shape[-2:], k, sharp.device).nh > 2
+    assert _rel_err(reblur(sharp, kernels, mixing, padding), reblur_reference(sharp, kernels, mixing, padding)) < 1e-5
+    v = torch.randn(2, 3, *mixing.shape[-2:], generator=torch.Generator().manual_seed(1))
+    lhs = (reblur(sharp, kernels, mixing, padding) * v).sum()
+    rhs = (sharp * reblur_adjoint(v, kernels, mixing, padding)).sum()
+    assert abs(lhs - rhs) / abs(lhs) < 1e-5
+
+
 @pytest.mark.parametrize("padding", PADDINGS)
 def test_gradcheck(padding):
-    sharp, kernels, mixing = _problem(2, 2, 9, 8, 2, 3, padding, dtype=torch.float64)
+    sharp, kernels, mixing = _problem(2, 2, 9, 8, 3, 3, padding, dtype=torch.float64)
+    args = tuple(t.clone().requires_grad_(True) for t in (sharp, kernels, mixing))
+    assert torch.autograd.gradcheck(lambda u, k, m: reblur(u, k, m, padding), args, fast_mode=True)
+
+
+@pytest.mark.parametrize("padding", ["reflect", "valid"])
+def test_gradcheck_full_jacobian(padding):
+    """Slow-mode gradcheck (every Jacobian entry) on a tiny problem; odd B exercises the zero pair partner."""
+    sharp, kernels, mixing = _problem(1, 2, 7, 6, 3, 3, padding, dtype=torch.float64)
     args = tuple(t.clone().requires_grad_(True) for t in (sharp, kernels, mixing))
     assert torch.autograd.gradcheck(lambda u, k, m: reblur(u, k, m, padding), args)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_gradcheck_tiled(padding, small_tiles):
+    sharp, kernels, mixing = _problem(1, 2, 21, 19, 2, 4, padding, dtype=torch.float64)
+    args = tuple(t.clone().requires_grad_(True) for t in (sharp, kernels, mixing))
+    assert torch.autograd.gradcheck(lambda u, k, m: reblur(u, k, m, padding), args, fast_mode=True)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_gradcheck_adjoint(padding):
+    _, kernels, mixing = _problem(2, 2, 9, 8, 3, 3, padding, dtype=torch.float64)
+    v = torch.randn(2, 2, *mixing.shape[-2:], dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    args = tuple(t.clone().requires_grad_(True) for t in (v, kernels, mixing))
+    assert torch.autograd.gradcheck(lambda v, k, m: reblur_adjoint(v, k, m, padding), args, fast_mode=True)
+
+
+def test_low_precision_inputs():
+    sharp, kernels, mixing = _problem(1, 3, 20, 18, 3, 5, "reflect")
+    out = reblur(sharp.bfloat16(), kernels.bfloat16(), mixing.bfloat16())
+    assert out.dtype == torch.bfloat16
+    ref = reblur_reference(sharp.bfloat16().float(), kernels.bfloat16().float(), mixing.bfloat16().float())
+    assert _rel_err(out.float(), ref) < 1e-2
 
 
 @pytest.mark.parametrize("padding", PADDINGS)

@@ -138,17 +138,19 @@ if weights_available("blurfield-small"):
         "blur mask from the blurfield-small field: mass of kernels with |k|_2 <= 0.25",
         config={"field": "blurfield-small", "norm_threshold": 0.25, "mask_threshold": 0.5},
     ))
-if weights_available("drunet-color"):  # DRUNet (32.6M parameters): the paper's prior; slow on CPU
+if weights_available("drunet-color"):  # DRUNet (32.6M params, 15 calls/image): out of the default CPU run
     register_method(MethodSpec(
         "hsd-drunet-oracle", "deblurring", "image", FieldDeblurring,
         "HSD with DRUNet (drunet_color.pth), official schedule (30 iterations), ground-truth field",
         config={"field": "oracle", "solver": "hsd", "iterations": 30, "denoiser": "drunet"}, uses_gt_field=True,
+        in_default=False,
     ))
     if weights_available("blurfield-small"):
         register_method(MethodSpec(
             "hsd-drunet-blurfield-small", "deblurring", "image", FieldDeblurring,
             "HSD with DRUNet, official schedule (30 iterations), field estimated by blurfield-small",
             config={"field": "blurfield-small", "solver": "hsd", "iterations": 30, "denoiser": "drunet"},
+            in_default=False,
         ))
     if weights_available("carbajal2021"):
         register_method(MethodSpec(
@@ -156,6 +158,7 @@ if weights_available("drunet-color"):  # DRUNet (32.6M parameters): the paper's 
             "Carbajal et al. 2021: released blur-field network + HSD with DRUNet (official schedule)",
             config={"field": "carbajal2021", "solver": "hsd", "iterations": 30, "denoiser": "drunet"},
             published_as="carbajal2021-hsd",
+            in_default=False,
         ))
 if weights_available("carbajal2021"):
     register_method(MethodSpec(
