@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -94,6 +96,11 @@ def test_mean_kernel_and_oracle_on_a_non_uniform_field():
     assert mean_row["kernel_error"] > 0.01
 
 
+_SHIPPED = Path(__file__).resolve().parents[1] / "blurbench" / "zoo" / "weights" / "blurfield_small.safetensors"
+
+
+@pytest.mark.skipif(not _SHIPPED.is_file(), reason="blurfield-small weights not shipped yet (issue 6: run "
+                    "`blurbench fit --config blurfield/small_cpu` and export)")
 def test_shipped_blurfield_small_predicts_files(tmp_path):
     from safetensors.torch import load_file
 
