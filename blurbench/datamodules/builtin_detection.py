@@ -1,6 +1,6 @@
 """Built-in blur-detection suite: partially blurred photos with exact ground-truth blur masks.
 
-Each of the suite's scikit-image photos (long side 384 px) gets 1–3 random object-like regions
+Each of the suite's scikit-image photos (long side 256 px) gets 1–3 random object-like regions
 (:func:`blurbench.ops.regions.random_regions`), each blurred with its own object-motion kernel whose
 ``‖k‖₂ ≤ 0.18`` — clearly blurrier than the 0.25 threshold of field-based detection —, while the rest stays
 sharp (a delta kernel, ``‖k‖₂ = 1``). Mixing maps are the hard region masks, so the forward model

@@ -16,7 +16,7 @@ register_method(MethodSpec(
 register_method(MethodSpec(
     "tv-oracle", "deblurring", "image", OracleFieldDeconvolution,
     "TV-regularised deconvolution (primal-dual) with the ground-truth field",
-    config={"solver": "tv", "iterations": 150, "tv_weight": 0.003}, uses_gt_field=True,
+    config={"solver": "tv", "iterations": 60, "tv_weight": 0.003}, uses_gt_field=True,
 ))
 
 # DeblurGAN family, CPU-trained and shipped (configs/deblurgan/small_cpu*.yaml): the Table 3 comparison of
