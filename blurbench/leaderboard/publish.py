@@ -61,15 +61,21 @@ def regenerate(out_dir: str | Path = "leaderboards", limit: int | None = None, r
                                  stem="builtin")
     write_leaderboard(out_dir, sort_entries(published_entries()), "Published numbers (from the papers)",
                       stem="published")
-    readme = REPO_ROOT / "README.md"
-    if readme.is_file() and out_dir.resolve() == (REPO_ROOT / "leaderboards").resolve():
-        text = readme.read_text()
-        body = markdown.split("\n", 2)[2] if markdown.startswith("# ") else markdown
-        body = body.replace("\n## ", "\n### ")
-        new = re.sub(f"{re.escape(README_START)}.*{re.escape(README_END)}",
-                     lambda _: f"{README_START}\n{body.strip()}\n{README_END}", text, flags=re.S)
-        if new != text:
-            from blurbench.io import atomic_write_text
-
-            atomic_write_text(readme, new)
+    if out_dir.resolve() == (REPO_ROOT / "leaderboards").resolve():
+        update_readme(markdown)
     return markdown
+
+
+def update_readme(markdown: str, readme: Path = REPO_ROOT / "README.md") -> None:
+    """Put a rendered leaderboard (its sections one level down) between the README's leaderboard markers."""
+    if not readme.is_file():
+        return
+    text = readme.read_text()
+    body = markdown.split("\n", 2)[2] if markdown.startswith("# ") else markdown
+    body = ("\n" + body.strip()).replace("\n## ", "\n### ").strip()
+    new = re.sub(f"{re.escape(README_START)}.*{re.escape(README_END)}",
+                 lambda _: f"{README_START}\n{body}\n{README_END}", text, flags=re.S)
+    if new != text:
+        from blurbench.io import atomic_write_text
+
+        atomic_write_text(readme, new)
