@@ -238,7 +238,8 @@ def _unit(rng: np.random.Generator) -> np.ndarray:
 def render_hfr_sequence(image, rng: np.random.Generator, n_frames: int = 5, k: int = 7, stride: int | None = None,
                         size: tuple[int, int] = (128, 128), foreground=None,
                         camera_speed: tuple[float, float] = (2.0, 6.0), object_speed: tuple[float, float] = (3.0, 9.0),
-                        rotation_deg: float = 0.5, acceleration: float = 0.3, object_size: tuple[float, float] = (0.2, 0.32),
+                        rotation_deg: float = 0.5, acceleration: float = 0.3,
+                        object_size: tuple[float, float] = (0.2, 0.32),
                         with_object: bool = True, device: torch.device | str | None = None,
                         dtype: torch.dtype = torch.float32) -> dict:
     """Sharp HFR frames from one photo and the GT flows between the ``n_frames`` output (averaged) frames.
@@ -390,6 +391,7 @@ def make_bilayer_clip(image, rng: np.random.Generator, n_frames: int = 5, k: int
     conv = lambda x: x.to(device=device, dtype=dtype)  # noqa: E731
     return {"blurry": conv(_finish(syn["blurry"], rng, noise_std, quantize)), "sharp": conv(sharp),
             "flow_fw": conv(torch.stack([f for f, _ in flows])), "flow_bw": conv(torch.stack([f for f, _ in flows_b])),
-            "occ_fw": torch.stack([o for _, o in flows]).to(device), "occ_bw": torch.stack([o for _, o in flows_b]).to(device),
+            "occ_fw": torch.stack([o for _, o in flows]).to(device),
+            "occ_bw": torch.stack([o for _, o in flows_b]).to(device),
             "alpha": conv(alpha), "sigma": conv(sigma), "tau": float(tau), "sigmas": (float(sig_bg), float(sig_fg)),
             "blur_lengths": (float(len_bg), float(len_fg))}

@@ -38,7 +38,10 @@ def _normalise(pos: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 def sample(img: torch.Tensor, pos: torch.Tensor, padding: str = "border") -> torch.Tensor:
-    """Bilinear samples ``img[n, :, pos[n, i, j, 1], pos[n, i, j, 0]]``: [N, C, H, W] x [N, H', W', 2] -> [N, C, H', W']."""
+    """Bilinear samples ``img[n, :, pos[n, i, j, 1], pos[n, i, j, 0]]``.
+
+    Shapes: [N, C, H, W] x [N, H', W', 2] -> [N, C, H', W'].
+    """
     h, w = img.shape[-2:]
     return F.grid_sample(img, _normalise(pos, h, w), mode="bilinear", padding_mode=padding, align_corners=True)
 
