@@ -28,7 +28,7 @@ import numpy as np
 
 from blurbench.cache import cache_dir
 from blurbench.datamodules.synthetic import SyntheticBlurDataModule
-from blurbench.io import atomic_write_json, sha256_file, write_image
+from blurbench.io import atomic_write_json, move_directory_into_place, sha256_file, write_image
 from blurbench.ops.kernels import GENERATOR_VERSION, KernelBank
 
 __all__ = ["LONG_SIDE", "TRAIN_IMAGES", "SkimageBlurDataModule", "default_bank_path", "prepare_training_images",
@@ -108,15 +108,7 @@ def prepare_training_images(force: bool = False) -> Path:
                 files[f"{stem}.png"] = sha256_file(tmp / f"{stem}.png")
         atomic_write_json(tmp / "manifest.json", {"version": VERSION, "source": "scikit-image data",
                                                  "files": files})
-        if root.exists():
-            trash = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.old."))
-            root.rename(trash / "old")
-            shutil.rmtree(trash, ignore_errors=True)
-        try:
-            tmp.rename(root)
-        except OSError:
-            if not _verify(root):  # a concurrent preparer won; keep its copy only if intact
-                raise
+        move_directory_into_place(tmp, root, intact=lambda: _verify(root))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
