@@ -9,6 +9,8 @@ covariance, 'valid' window positions) averaged over channels — the BasicSR / s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
@@ -52,13 +54,17 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, *, quantize: bool = True, cro
     pred, target = _prepare(pred, target, quantize, crop_border)
     if min(pred.shape[-2:]) < _SSIM_WINDOW:
         raise ValueError(f"SSIM needs images of at least {_SSIM_WINDOW}x{_SSIM_WINDOW}, got {tuple(pred.shape[-2:])}")
+    return ssim_map(pred, target, _gaussian_valid).mean(dim=(1, 2, 3))
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor, window: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """SSIM map (K1 0.01, K2 0.03, data range 1, population covariance) with local means taken by ``window``."""
     c1, c2 = 0.01**2, 0.03**2
-    mu_x, mu_y = _gaussian_valid(pred), _gaussian_valid(target)
-    var_x = _gaussian_valid(pred * pred) - mu_x**2
-    var_y = _gaussian_valid(target * target) - mu_y**2
-    cov = _gaussian_valid(pred * target) - mu_x * mu_y
-    s_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return s_map.mean(dim=(1, 2, 3))
+    mu_x, mu_y = window(x), window(y)
+    var_x = window(x * x) - mu_x**2
+    var_y = window(y * y) - mu_y**2
+    cov = window(x * y) - mu_x * mu_y
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
 
 
 _SSIM_WINDOW = 11

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torchmetrics import Metric
 
 from blurbench.errors import DataError
-from blurbench.metrics.image import MAX_PSNR
+from blurbench.metrics.image import MAX_PSNR, ssim_map
 
 __all__ = [
     "EPE", "SSIM3D", "KohlerPSNR", "RealBlurECC", "ecc_align", "epe", "integer_shift", "kohler_psnr",
@@ -206,13 +206,7 @@ def ssim_matlab3d(pred: torch.Tensor, target: torch.Tensor, *, quantize: bool = 
     x, y = pred.double().clamp(0, 1), target.double().clamp(0, 1)
     if quantize:
         x, y = (x * 255).round() / 255, (y * 255).round() / 255
-    c1, c2 = 0.01**2, 0.03**2
-    mx, my = _gauss3d_replicate(x), _gauss3d_replicate(y)
-    sxx = _gauss3d_replicate(x * x) - mx**2
-    syy = _gauss3d_replicate(y * y) - my**2
-    sxy = _gauss3d_replicate(x * y) - mx * my
-    smap = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
-    return smap.mean(dim=(1, 2, 3))
+    return ssim_map(x, y, _gauss3d_replicate).mean(dim=(1, 2, 3))
 
 
 # ----------------------------------------------------------------------------------------------- flow
