@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import blurbench.ops.reblur as reblur_module
+import blurbench.ops.reblur_fft as engine
 from blurbench.ops.reblur import (
     PADDINGS,
     pad_sizes,
@@ -109,20 +109,42 @@ def test_adjoint_matches_autograd(padding):
 @pytest.fixture
 def small_tiles(monkeypatch):
     """Force many (and partial) FFT tiles and one kernel pair per batched transform on small images."""
-    monkeypatch.setattr(reblur_module, "_TILE_MAX_CPU", 16)
-    monkeypatch.setattr(reblur_module, "_CHUNK_TRANSFORMS", 1)
+    monkeypatch.setattr(engine, "_TILE_MAX_CPU", 16)
+    monkeypatch.setattr(engine, "_CHUNK_TRANSFORMS", 1)
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("k", [3, 4, 5])
 def test_tiled_matches_reference(padding, k, small_tiles):
     sharp, kernels, mixing = _problem(2, 3, 37, 29, 5, k, padding)
-    assert reblur_module._Plan(*mixing.shape[-2:], k, sharp.device).nh > 2
+    assert engine.Plan(*mixing.shape[-2:], k, sharp.device).nh > 2
     assert _rel_err(reblur(sharp, kernels, mixing, padding), reblur_reference(sharp, kernels, mixing, padding)) < 1e-5
     v = torch.randn(2, 3, *mixing.shape[-2:], generator=torch.Generator().manual_seed(1))
     lhs = (reblur(sharp, kernels, mixing, padding) * v).sum()
     rhs = (sharp * reblur_adjoint(v, kernels, mixing, padding)).sum()
     assert abs(lhs - rhs) / abs(lhs) < 1e-5
+
+
+@pytest.mark.parametrize("padding", ["reflect", "valid"])
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("tile_max", [320, 16])
+def test_threaded_matches_reference(padding, threads, tile_max, monkeypatch):
+    """The work split over helper threads (one or many tiles): values and all three gradients unchanged."""
+    monkeypatch.setattr(engine, "_PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(engine, "_TILE_MAX_CPU", tile_max)
+    monkeypatch.setattr(engine, "_num_threads", lambda: threads)
+    sharp, kernels, mixing = _problem(2, 3, 30, 27, 7, 5, padding)
+    grads = []
+    for fn in (reblur, reblur_reference):
+        args = [t.clone().requires_grad_(True) for t in (sharp, kernels, mixing)]
+        out = fn(*args, padding)
+        out.backward(torch.cos(torch.arange(out.numel(), dtype=out.dtype)).reshape(out.shape))
+        grads.append([out.detach()] + [a.grad for a in args])
+    for ours, ref in zip(*grads):
+        assert _rel_err(ours, ref) < 1e-5
+    v = torch.randn(2, 3, *mixing.shape[-2:], generator=torch.Generator().manual_seed(1))
+    lhs = (reblur(sharp, kernels, mixing, padding) * v).sum()
+    assert abs(lhs - (sharp * reblur_adjoint(v, kernels, mixing, padding)).sum()) / abs(lhs) < 1e-5
 
 
 @pytest.mark.parametrize("padding", PADDINGS)

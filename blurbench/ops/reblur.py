@@ -28,17 +28,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from blurbench.ops.reblur_fft import Plan, pad, pad_sizes, tile_pass
+
 __all__ = ["PADDINGS", "pad_sizes", "pixel_kernels", "reblur", "reblur_adjoint", "reblur_reference"]
 
 PADDINGS = ("reflect", "replicate", "zeros", "valid")
 
 
 # ----------------------------------------------------------------------------------------------- checks
-def pad_sizes(kernel_size: int) -> tuple[int, int]:
-    """(before, after) padding of one spatial dimension for the padded modes: ((K - 1) // 2, K // 2)."""
-    return (kernel_size - 1) // 2, kernel_size // 2
-
-
 def _check(sharp_hw: tuple[int, int], sharp: Tensor, kernels: Tensor, mixing: Tensor, padding: str,
            what: str) -> tuple[int, int]:
     """Validate the arguments; return the blurry (output) size (Ho, Wo) for the given sharp size."""
@@ -85,46 +82,6 @@ def _check(sharp_hw: tuple[int, int], sharp: Tensor, kernels: Tensor, mixing: Te
     return out
 
 
-# ---------------------------------------------------------------------------------------------- padding
-def _pad(x: Tensor, k: int, padding: str) -> Tensor:
-    """Pad [.., H, W] for the padded modes (no-op for "valid")."""
-    if padding == "valid":
-        return x
-    before, after = pad_sizes(k)
-    pads = (before, after, before, after)
-    if padding == "zeros":
-        return F.pad(x, pads)
-    return F.pad(x, pads, mode=padding)
-
-
-def _fold_dim(y: Tensor, before: int, after: int, padding: str, dim: int) -> Tensor:
-    """Adjoint of padding one dimension: crop the core and fold the padded values back onto it."""
-    n = y.shape[dim] - before - after
-    core = y.narrow(dim, before, n).clone()
-    if padding == "zeros" or (before == 0 and after == 0):
-        return core
-    head, tail = y.narrow(dim, 0, before), y.narrow(dim, before + n, after)
-    if padding == "reflect":  # input index -i  <- padded -i ; n-1+i <- padded n-1-i (edge not repeated)
-        if before:
-            core.narrow(dim, 1, before).add_(head.flip(dim))
-        if after:
-            core.narrow(dim, n - 1 - after, after).add_(tail.flip(dim))
-    else:  # replicate: every padded value is a copy of the edge
-        if before:
-            core.narrow(dim, 0, 1).add_(head.sum(dim, keepdim=True))
-        if after:
-            core.narrow(dim, n - 1, 1).add_(tail.sum(dim, keepdim=True))
-    return core
-
-
-def _pad_adjoint(y: Tensor, k: int, padding: str) -> Tensor:
-    """Exact adjoint of :func:`_pad` (sum of the padded copies folded onto their sources)."""
-    if padding == "valid":
-        return y
-    before, after = pad_sizes(k)
-    return _fold_dim(_fold_dim(y, before, after, padding, -2), before, after, padding, -1)
-
-
 # ------------------------------------------------------------------------------------------- reference
 def reblur_reference(sharp: Tensor, kernels: Tensor, mixing: Tensor, padding: str = "reflect") -> Tensor:
     """Direct re-blur the official code's way: ``F.conv2d`` of each colour channel with weight (B, 1, K, K)
@@ -134,204 +91,12 @@ def reblur_reference(sharp: Tensor, kernels: Tensor, mixing: Tensor, padding: st
     """
     _check(tuple(sharp.shape[-2:]), sharp, kernels, mixing, padding, "sharp")
     k = kernels.shape[-1]
-    x = _pad(sharp, k, padding)
+    x = pad(sharp, k, padding)
     y = torch.stack([F.conv2d(x[i].unsqueeze(1), kernels[i].unsqueeze(1)) for i in range(x.shape[0])])
     return (y * mixing.unsqueeze(1)).sum(2)
 
 
-# ------------------------------------------------------------------------------------------ FFT engine
-# Overlap-save FFT correlation on tiles, two real outputs per complex transform:
-#
-# * Tiles: the output is cut into th×tw tiles; tile (i, j) reads the (th+K-1)×(tw+K-1) input window at
-#   (i*th, j*tw), transformed at the fast size fh×fw >= that window. Circular correlation of that size is
-#   exact on the th×tw outputs. On CPU, tiles of at most ~300² keep the transforms cache-sized (a 720p image
-#   in 15 tiles runs ~2.5x faster per pixel than one 768×1344 transform) and bound the memory; the training
-#   crop (256² outputs, K = 33) is a single 288² tile.
-# * Kernel pairs: with the "pair spectrum" Q_p(w) = sum_j (k_2p + i k_2p+1)[j] e^{+i w.j},
-#   ifft2(fft2(u) Q_p) = (u ⋆ k_2p) + i (u ⋆ k_2p+1) for real u, so the C·B real correlations take
-#   C·ceil(B/2) complex inverse transforms (full-size complex FFTs are also the fastest MKL path).
-# * Adjoint / gradients: with s = m_2p v + i m_2p+1 v, Re ifft2(fft2(s) conj(Q_p)) summed over p is
-#   sum_b k_b * (m_b v) (full convolution), and ifft2(conj(fft2(s)) fft2(u)) at lags 0..K-1 is
-#   g_2p - i g_2p+1 with g_b = the kernel gradient. Each tile's adjoint is overlap-added.
-_TILE_MAX_CPU = 320  # largest FFT tile side on CPU (160–320 measured within 10% per pixel; 384+ is slower)
-_TILE_MAX_OTHER = 4096  # other devices: effectively one tile
-_CHUNK_TRANSFORMS = 6  # complex transforms per batched FFT call: small chunks stay in cache (measured 6 < 40)
-
-
-def _good_size(n: int) -> int:
-    """Smallest m >= n whose prime factors are all in {2, 3, 5, 7} (fast FFT sizes)."""
-    m = max(int(n), 1)
-    while True:
-        r = m
-        for p in (2, 3, 5, 7):
-            while r % p == 0:
-                r //= p
-        if r == 1:
-            return m
-        m += 1
-
-
-def _plan_dim(out: int, k: int, fmax: int) -> tuple[int, int, int]:
-    """(number of tiles, outputs per tile, FFT size) along one dimension: the fewest FFT samples (plus a
-    per-tile overhead of 32) with sizes <= fmax."""
-    fmax = max(fmax, _good_size(2 * k))
-    best, best_cost = None, None
-    for n in range(1, out + 1):
-        f = _good_size(-(-out // n) + k - 1)
-        t = f - k + 1
-        n_used = -(-out // t)
-        if f <= fmax and (best is None or n_used * (f + 32) < best_cost):
-            best, best_cost = (n_used, t, f), n_used * (f + 32)
-        if t <= k:  # tiles no larger than the kernel: only worse from here
-            break
-    return best
-
-
-class _Plan:
-    """Tiling of an Ho×Wo output for kernel size K; input windows live in a zero-extended (hx, wx) canvas."""
-
-    def __init__(self, ho: int, wo: int, k: int, device: torch.device):
-        fmax = _TILE_MAX_CPU if device.type == "cpu" else _TILE_MAX_OTHER
-        self.ho, self.wo, self.k = ho, wo, k
-        self.nh, self.th, self.fh = _plan_dim(ho, k, fmax)
-        self.nw, self.tw, self.fw = _plan_dim(wo, k, fmax)
-        self.hx = (self.nh - 1) * self.th + self.fh
-        self.wx = (self.nw - 1) * self.tw + self.fw
-
-    def tiles(self):
-        """Yield (r0, c0, rows, cols): output tile origin and size (the last row/column may be partial)."""
-        for i in range(self.nh):
-            r0 = i * self.th
-            for j in range(self.nw):
-                c0 = j * self.tw
-                yield r0, c0, min(self.th, self.ho - r0), min(self.tw, self.wo - c0)
-
-    def extend(self, x: Tensor) -> Tensor:
-        """Zero-extend a padded sharp-side signal [.., Ho+K-1, Wo+K-1] to the tile canvas."""
-        dh, dw = self.hx - x.shape[-2], self.wx - x.shape[-1]
-        return F.pad(x, (0, dw, 0, dh)) if dh or dw else x
-
-
-def _pair_spectra(kernels: Tensor, fh: int, fw: int) -> Tensor:
-    """Q_p(w) = sum_j (k_2p + i k_2p+1)[j] e^{+i w.j} on the fh×fw grid: [N, ceil(B/2), fh, fw] complex."""
-    if kernels.shape[1] % 2:
-        kernels = F.pad(kernels, (0, 0, 0, 0, 0, 1))
-    kc = torch.complex(kernels[:, 0::2], kernels[:, 1::2])
-    # unnormalised inverse DFT == sum with e^{+iwj}; the short kernel axis first (pruned first stage)
-    q = torch.fft.ifft(kc, n=fh, dim=-2, norm="forward")
-    return torch.fft.ifft(q, n=fw, dim=-1, norm="forward")
-
-
-def _tile_pass(
-    x: Tensor | None,
-    v: Tensor | None,
-    kernels: Tensor,
-    mixing: Tensor,
-    plan: _Plan,
-    *,
-    fwd: bool = False,
-    adj: bool = False,
-    gk: bool = False,
-    gm: bool = False,
-) -> dict[str, Tensor]:
-    """One sweep over the tiles computing any of (with u = x, the zero-extended padded sharp side):
-
-    - ``fwd``: ``y = sum_b m_b (u ⋆ k_b)`` [N, C, Ho, Wo]
-    - ``adj``: ``a = sum_b k_b * (m_b v)`` on the canvas [N, C, hx, wx] (crop to Ho+K-1, Wo+K-1 outside)
-    - ``gk``:  ``d/dk_b <v, y> = sum_c corr(u_c, m_b v_c)`` at lags 0..K-1, [N, B, K, K]
-    - ``gm``:  ``d/dm_b <v, y> = sum_c v_c (u_c ⋆ k_b)``, [N, B, Ho, Wo]
-    """
-    n, b = mixing.shape[:2]
-    c = (x if x is not None else v).shape[1]
-    k, fh, fw = plan.k, plan.fh, plan.fw
-    npair = (b + 1) // 2
-    q = _pair_spectra(kernels, fh, fw)  # [N, P, fh, fw]
-    qc = q.conj().resolve_conj() if adj else None
-    pc = max(1, min(npair, -(-_CHUNK_TRANSFORMS // (n * c))))
-    out: dict[str, Tensor] = {}
-    if fwd:
-        out["y"] = mixing.new_empty(n, c, plan.ho, plan.wo)
-        acc = mixing.new_empty(n, c, plan.th, plan.tw, 2)
-    if adj:
-        out["a"] = mixing.new_zeros(n, c, plan.hx, plan.wx)
-        acc_a = q.new_empty(n, c, fh, fw)
-    if gk:
-        acc_k = q.new_zeros(n, npair, fh, fw)
-    if gm:
-        gm_pairs = mixing.new_empty(n, npair, plan.ho, plan.wo, 2)
-    need_z = fwd or gm
-    need_s = adj or gk
-    need_m = fwd or need_s
-    pbuf = q.new_empty(n, c, pc, fh, fw) if need_z else None
-    sbuf = q.new_zeros(n, c, pc, fh, fw) if need_s else None
-    mbuf = mixing.new_empty(n, npair, plan.th, plan.tw, 2) if need_m else None
-    if need_m and b % 2:
-        mbuf[:, -1, :, :, 1] = 0  # the odd kernel's pair partner is a zero kernel with a zero map
-    last_rc = (plan.th, plan.tw)
-    for r0, c0, rows, cols in plan.tiles():
-        if need_m:  # interleave the pair maps (m_2p, m_2p+1) contiguously: strided maps are ~50x slower
-            mt = mbuf[:, :, :rows, :cols]
-            mt[..., 0].copy_(mixing[:, 0::2, r0 : r0 + rows, c0 : c0 + cols])
-            mt[:, : b // 2, :, :, 1].copy_(mixing[:, 1::2, r0 : r0 + rows, c0 : c0 + cols])
-        if x is not None and (need_z or gk):
-            xf = torch.fft.fft2(x[..., r0 : r0 + fh, c0 : c0 + fw])  # [N, C, fh, fw]
-            xc = xf.conj().resolve_conj() if gk else None
-        if v is not None:
-            vt = v[..., r0 : r0 + rows, c0 : c0 + cols]
-        if need_s and (rows, cols) != last_rc:
-            sbuf.zero_()  # a smaller tile must see zeros outside its rows×cols
-        last_rc = (rows, cols)
-        first = True
-        for p0 in range(0, npair, pc):
-            p1 = min(npair, p0 + pc)
-            m = p1 - p0
-            if need_z:
-                torch.mul(xf.unsqueeze(2), q[:, None, p0:p1], out=pbuf[:, :, :m])
-                z = torch.fft.ifft2(pbuf[:, :, :m])  # (out= would add a copy)
-                zr = torch.view_as_real(z)[..., :rows, :cols, :]  # [N, C, m, rows, cols, 2]
-                if fwd:
-                    a = acc[:, :, :rows, :cols]
-                    for i in range(m):
-                        if first:
-                            torch.mul(zr[:, :, i], mt[:, None, p0 + i], out=a)
-                            first = False
-                        else:
-                            a.addcmul_(zr[:, :, i], mt[:, None, p0 + i])
-                if gm:
-                    g = gm_pairs[:, p0:p1, r0 : r0 + rows, c0 : c0 + cols]
-                    torch.mul(zr[:, 0], vt[:, 0, None, :, :, None], out=g)
-                    for ci in range(1, c):
-                        g.addcmul_(zr[:, ci], vt[:, ci, None, :, :, None])
-            if need_s:
-                s = sbuf[:, :, :m]
-                sr = torch.view_as_real(s)[..., :rows, :cols, :]
-                torch.mul(vt[:, :, None, :, :, None], mt[:, None, p0:p1], out=sr)
-                sf = torch.fft.fft2(s)
-                if adj:
-                    for i in range(m):
-                        if p0 + i == 0:
-                            torch.mul(sf[:, :, i], qc[:, None, 0], out=acc_a)
-                        else:
-                            acc_a.addcmul_(sf[:, :, i], qc[:, None, p0 + i])
-                if gk:
-                    for ci in range(c):
-                        acc_k[:, p0:p1].addcmul_(sf[:, ci], xc[:, ci, None])
-        if fwd:
-            a = acc[:, :, :rows, :cols]
-            torch.add(a[..., 0], a[..., 1], out=out["y"][..., r0 : r0 + rows, c0 : c0 + cols])
-        if adj:
-            full = torch.fft.ifft2(acc_a).real[..., : rows + k - 1, : cols + k - 1]
-            out["a"][..., r0 : r0 + rows + k - 1, c0 : c0 + cols + k - 1] += full
-    if gk:  # corr = ifft2(conj(acc_k)) = g_2p - i g_2p+1, only lags 0..K-1 are needed
-        corr = torch.fft.ifft(acc_k.conj(), dim=-1)[..., :k]
-        corr = torch.fft.ifft(corr, dim=-2)[..., :k, :]
-        gkr = torch.stack((corr.real, -corr.imag), 2).flatten(1, 2)  # [N, 2P, K, K]
-        out["gk"] = gkr[:, :b]
-    if gm:
-        out["gm"] = gm_pairs.movedim(-1, 2).flatten(1, 2)[:, :b]
-    return out
-
-
+# ---------------------------------------------------------------------------------------------- autograd
 class _ReblurFn(torch.autograd.Function):
     """FFT re-blur; backward = tiled adjoint (sharp) and correlations (kernels, mixing), exact."""
 
@@ -339,22 +104,18 @@ class _ReblurFn(torch.autograd.Function):
     def forward(ctx, sharp: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -> Tensor:
         ctx.save_for_backward(sharp, kernels, mixing)
         ctx.padding = padding
-        k = kernels.shape[-1]
-        plan = _Plan(*mixing.shape[-2:], k, sharp.device)
-        return _tile_pass(plan.extend(_pad(sharp, k, padding)), None, kernels, mixing, plan, fwd=True)["y"]
+        plan = Plan(*mixing.shape[-2:], kernels.shape[-1], sharp.device)
+        return tile_pass(sharp, padding, None, kernels, mixing, plan, fwd=True)["y"]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
         sharp, kernels, mixing = ctx.saved_tensors
         need_u, need_k, need_m = ctx.needs_input_grad[:3]
-        k, padding = kernels.shape[-1], ctx.padding
-        ho, wo = mixing.shape[-2:]
-        plan = _Plan(ho, wo, k, sharp.device)
-        x = plan.extend(_pad(sharp, k, padding)) if (need_k or need_m) else None
-        res = _tile_pass(x, grad, kernels, mixing, plan, adj=need_u, gk=need_k, gm=need_m)
-        grad_u = _pad_adjoint(res["a"][..., : ho + k - 1, : wo + k - 1], k, padding) if need_u else None
-        return grad_u, res.get("gk"), res.get("gm"), None
+        plan = Plan(*mixing.shape[-2:], kernels.shape[-1], sharp.device)
+        u = sharp if (need_k or need_m) else None
+        res = tile_pass(u, ctx.padding, grad, kernels, mixing, plan, adj=need_u, gk=need_k, gm=need_m)
+        return res.get("a"), res.get("gk"), res.get("gm"), None
 
 
 class _ReblurAdjointFn(torch.autograd.Function):
@@ -364,21 +125,16 @@ class _ReblurAdjointFn(torch.autograd.Function):
     def forward(ctx, blurry: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -> Tensor:
         ctx.save_for_backward(blurry, kernels, mixing)
         ctx.padding = padding
-        k = kernels.shape[-1]
-        ho, wo = mixing.shape[-2:]
-        plan = _Plan(ho, wo, k, blurry.device)
-        a = _tile_pass(None, blurry, kernels, mixing, plan, adj=True)["a"]
-        return _pad_adjoint(a[..., : ho + k - 1, : wo + k - 1], k, padding)
+        plan = Plan(*mixing.shape[-2:], kernels.shape[-1], blurry.device)
+        return tile_pass(None, padding, blurry, kernels, mixing, plan, adj=True)["a"]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
         blurry, kernels, mixing = ctx.saved_tensors
         need_v, need_k, need_m = ctx.needs_input_grad[:3]
-        k, padding = kernels.shape[-1], ctx.padding
-        plan = _Plan(*mixing.shape[-2:], k, blurry.device)
-        x = plan.extend(_pad(grad, k, padding))
-        res = _tile_pass(x, blurry, kernels, mixing, plan, fwd=need_v, gk=need_k, gm=need_m)
+        plan = Plan(*mixing.shape[-2:], kernels.shape[-1], blurry.device)
+        res = tile_pass(grad, ctx.padding, blurry, kernels, mixing, plan, fwd=need_v, gk=need_k, gm=need_m)
         return res.get("y"), res.get("gk"), res.get("gm"), None
 
 
