@@ -14,7 +14,7 @@ from .conftest import run_cli
 
 
 def _tree(root, motion=range(1, 7), defocus=range(1, 3), size=(12, 10)):
-    """ROOT/image/<cat>NNNN.jpg and ROOT/gt/<cat>NNNN.png: the top rows white (sharp), the rest black."""
+    """ROOT/image/<cat>NNNN.jpg and ROOT/gt/<cat>NNNN.png: the top rows white (blurred), the rest black (sharp)."""
     (root / "image").mkdir(parents=True, exist_ok=True)
     (root / "gt").mkdir(parents=True, exist_ok=True)
     h, w = size
@@ -39,9 +39,9 @@ def test_split_is_odd_train_even_test_and_masks_mark_blur(tmp_path):
     assert dm.check() == []
     sample = dm.build_test_dataset()[0]
     assert sample["blurry"].shape == (3, 12, 10) and sample["mask"].shape == (1, 12, 10)
-    assert sample["mask"][0, :3].sum() == 0 and sample["mask"][0, 3:].min() == 1  # white = sharp -> 0
-    flipped = CUHKBlurDetection(root, allow_subset=True, gt_white="blurred").build_test_dataset()[0]
-    assert flipped["mask"][0, :3].min() == 1
+    assert sample["mask"][0, :3].min() == 1 and sample["mask"][0, 3:].sum() == 0  # white = blurred -> 1
+    flipped = CUHKBlurDetection(root, allow_subset=True, gt_white="sharp").build_test_dataset()[0]
+    assert flipped["mask"][0, :3].sum() == 0 and flipped["mask"][0, 3:].min() == 1
     assert get_dataset("cuhk", "cuhk-motion").kind == "detection"
 
 
@@ -78,3 +78,12 @@ def test_data_check_cli(tmp_path):
     res = run_cli("data", "check", "cuhk-motion", "--root", str(root), "--allow-subset")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "test: 3 items (official 148)" in res.stdout
+
+
+def test_uppercase_jpg_suffix_is_found(tmp_path):
+    """Several out_of_focus images of the official release end in ``.JPG``; they must not go missing."""
+    root = _tree(tmp_path / "upper", motion=(), defocus=range(1, 5))
+    (root / "image" / "out_of_focus0002.jpg").rename(root / "image" / "out_of_focus0002.JPG")
+    dm = CUHKBlurDetection(root, category="out_of_focus", allow_subset=True)
+    assert [r.id for r in dm.records("test")] == ["image/out_of_focus0002.JPG", "image/out_of_focus0004.jpg"]
+    assert dm.check() == []

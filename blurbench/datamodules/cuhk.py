@@ -11,8 +11,11 @@ suffix is accepted; files are matched by stem. Categories: ``motion`` (296) and 
 
 Split (the self-supervised protocol of Carbajal et al. 2021, Table 4): odd numbers train, even numbers test —
 148 motion test images. Ids: ``image/motion0002.jpg``. Samples: ``blurry`` [3, H, W] (the photo), ``mask``
-[1, H, W] float, **1 = blurred**. Polarity of the GT files (unverified): white marks the sharp (in-focus /
-unblurred) region, as in the blur-detection literature's figures; ``gt_white="blurred"`` flips it.
+[1, H, W] float, **1 = blurred**. In the GT files white (255) marks the blurred region, black the sharp one:
+public CUHK loaders map GT > 0 to a blur class without inversion (e.g. Kim et al.'s deep blur detection code,
+whose shipped result for motion0138 is white on the blurred background), and the methods that predict the
+in-focus region as white invert the CUHK masks before scoring. ``gt_white="sharp"`` flips it for
+re-annotated copies that use the other convention.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ CATEGORIES = {"motion": 296, "out_of_focus": 704}
 _NAME = re.compile(r"^(motion|out_of_focus)(\d+)$")
 
 
-def load_mask(path: Path, white: str = "sharp") -> torch.Tensor:
+def load_mask(path: Path, white: str = "blurred") -> torch.Tensor:
     """Read a GT mask as [1, H, W] float32, 1 = blurred (``white`` says what the file's white pixels mark)."""
     arr = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if arr is None:
@@ -55,7 +58,7 @@ class CUHKBlurDetection(PairedDataModule):
         root: the folder holding ``image/`` and ``gt/``.
         split: ``"test"`` (default), ``"train"`` or ``"all"``.
         category: ``"motion"`` or ``"out_of_focus"``.
-        gt_white: what white GT pixels mark, ``"sharp"`` (default) or ``"blurred"``.
+        gt_white: what white GT pixels mark, ``"blurred"`` (default, the official release) or ``"sharp"``.
         allow_subset, limit, exclude, num_workers: see :class:`~blurbench.datamodules.paired.PairedDataModule`.
     """
 
@@ -65,7 +68,7 @@ class CUHKBlurDetection(PairedDataModule):
     top_folders = ("BlurDataset", "blurdetect")
 
     def __init__(self, root: str | Path, split: str | None = None, *, category: str = "motion",
-                 gt_white: str = "sharp", **kwargs: Any) -> None:
+                 gt_white: str = "blurred", **kwargs: Any) -> None:
         if category not in CATEGORIES:
             raise ConfigError(f"unknown CUHK category '{category}'", f"choose one of: {', '.join(CATEGORIES)}")
         if gt_white not in ("sharp", "blurred"):
