@@ -147,6 +147,56 @@ def test_threaded_matches_reference(padding, threads, tile_max, monkeypatch):
     assert abs(lhs - (sharp * reblur_adjoint(v, kernels, mixing, padding)).sum()) / abs(lhs) < 1e-5
 
 
+PIPELINE_CASES = [  # c, b, k, h, w, tile_max
+    (3, 25, 7, 36, 41, 320),  # one tile: all-channel items, then per-channel items for the last pairs
+    (1, 5, 5, 23, 30, 320),  # one tile, one channel
+    (3, 1, 4, 19, 22, 320),  # one tile, a single kernel (one pair, zero partner), even K
+    (2, 2, 3, 21, 17, 320),  # one tile, one full pair
+    (3, 2, 5, 30, 14, 24),  # two tiles, few items: one channel per item
+    (3, 7, 5, 37, 29, 16),  # many (partial) tiles: all channels per item
+]
+
+
+@pytest.mark.parametrize("reuse", [True, False], ids=["reused-buffers", "fresh-buffers"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pipelined_forward_matches_reference(dtype, reuse, monkeypatch):
+    """The threaded forward (preparations and products pulled from one list, per-thread reused buffers):
+    every item layout equals the reference, also when consecutive calls change shapes (buffer reuse)."""
+    if not reuse:
+        monkeypatch.setattr(engine, "_WORKSPACE_MAX_BYTES", 0)
+    monkeypatch.setattr(engine, "_PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(engine, "_num_threads", lambda: 2)
+    calls = []
+    pipelined = engine._forward_pipelined
+    monkeypatch.setattr(engine, "_forward_pipelined", lambda *a: calls.append(len(list(a[4].tiles()))) or pipelined(*a))
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    for case in PIPELINE_CASES + PIPELINE_CASES[:1]:
+        c, b, k, h, w, tile_max = case
+        monkeypatch.setattr(engine, "_TILE_MAX_CPU", tile_max)
+        for padding in ("reflect", "valid"):
+            sharp, kernels, mixing = _problem(2, c, h, w, b, k, padding, dtype=dtype, seed=b)
+            ours = reblur(sharp, kernels, mixing, padding)
+            assert _rel_err(ours, reblur_reference(sharp, kernels, mixing, padding)) < tol, (case, padding)
+    assert len(calls) == 2 * (len(PIPELINE_CASES) + 1) and calls[-1] == 1 and {2, 1} < set(calls)
+
+
+def test_pipelined_forward_reraises_the_original_error(monkeypatch):
+    """A preparation failing in one helper surfaces as its own error, not as the other helpers' wait failure."""
+    monkeypatch.setattr(engine, "_PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(engine, "_num_threads", lambda: 2)
+
+    def broken(*args):
+        raise ArithmeticError("broken pair spectrum")
+
+    original = engine._pair_spectra
+    monkeypatch.setattr(engine, "_pair_spectra", broken)
+    sharp, kernels, mixing = _problem(1, 3, 20, 20, 5, 3, "reflect")
+    with pytest.raises(ArithmeticError, match="broken pair spectrum"):
+        reblur(sharp, kernels, mixing)
+    monkeypatch.setattr(engine, "_pair_spectra", original)  # the helpers still work after the failure
+    assert _rel_err(reblur(sharp, kernels, mixing), reblur_reference(sharp, kernels, mixing)) < 1e-5
+
+
 @pytest.mark.parametrize("padding", PADDINGS)
 def test_gradcheck(padding):
     sharp, kernels, mixing = _problem(2, 2, 9, 8, 3, 3, padding, dtype=torch.float64)

@@ -201,9 +201,20 @@ def _linearise(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, 
 
 def flow_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, warps: int = 5,
               pd_iters: int = 21, damping: float = 1e-2, max_step: float = 1.0, median: bool = True,
-              line_search: int = 4) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-    """Refine both flow directions; returns ``(flow_fw, flow_bw, info)`` with the energy before/after."""
+              line_search: int = 4, freeze_unlinked: bool = True
+              ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """Refine both flow directions; returns ``(flow_fw, flow_bw, info)`` with the energy before/after.
+
+    With ``freeze_unlinked`` the flows that point out of the window (``flow_fw`` of the last frame,
+    ``flow_bw`` of the first) are kept: no frame of the window constrains them.
+    """
     gdl = prob.defocused()
+    t = flow_fw.shape[0]
+    movable = {"fw": torch.ones(t, 1, 1, 1, device=flow_fw.device, dtype=flow_fw.dtype),
+               "bw": torch.ones(t, 1, 1, 1, device=flow_fw.device, dtype=flow_fw.dtype)}
+    if freeze_unlinked and t > 1:
+        movable["fw"][-1] = 0
+        movable["bw"][0] = 0
     fw, bw = flow_fw.clone(), flow_bw.clone()
     e_cur = flow_energy(prob, fw, bw, gdl)
     info = {"energy_before": float(e_cur), "accepted": 0, "tried": 0}
@@ -213,7 +224,7 @@ def flow_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, w
             hxx, hxy, hyy, gx, gy, temporal = _linearise(prob, fw, bw, side, gdl)
             u = _linearised_pd(u0, hxx, hxy, hyy, gx, gy, temporal, prob.wx, prob.wy, prob.nu, prob.mu,
                                pd_iters, damping)
-            step = u - u0
+            step = (u - u0) * movable[side]
             norm = step.norm(dim=1, keepdim=True)
             step = step * (max_step / norm.clamp_min(max_step))
             info["tried"] += 1
@@ -230,7 +241,8 @@ def flow_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, w
                 alpha *= 0.5
     if median:
         for side in ("fw", "bw"):
-            cand = median_filter(fw if side == "fw" else bw)
+            u0 = fw if side == "fw" else bw
+            cand = u0 + (median_filter(u0) - u0) * movable[side]
             trial = (cand, bw) if side == "fw" else (fw, cand)
             e_new = flow_energy(prob, *trial, gdl)
             if float(e_new) < float(e_cur):

@@ -40,8 +40,15 @@ def sigma_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, 
     info = {"energy_before": float(e_cur), "accepted": 0, "tried": 0}
     eps = 1e-8
     wx, wy = prob.wx, prob.wy
-    tau_p = 1.0 / (_colsum_tv(wx, wy) + eps)
-    sig_p = 1.0 / (2.0 * torch.maximum(wx, wy) + eps)
+    # diagonal preconditioning (Pock & Chambolle 2011) with the dual steps scaled up by ν_σ and the primal ones
+    # down (σ·τ unchanged): the dual lives in a ball of radius ν_σ and would need ~ν_σ/0.25 iterations to reach it
+    scale = max(1.0, float(nu_sigma))
+    tau_p = 1.0 / (scale * _colsum_tv(wx, wy) + eps)
+    sig_p = scale / (2.0 * torch.maximum(wx, wy) + eps)
+    # the TV dual is warm-started from warp to warp (the TV term does not change with the linearisation point):
+    # restarting it from zero left 21 iterations too few to propagate the TV and the proposals stalled
+    px = torch.zeros_like(s_cur)
+    py = torch.zeros_like(s_cur)
     for _ in range(warps):
         gdl = defocus_blur(prob.dl, s_cur, radius)
         r = render_motion_blur(gdl, flow_fw, flow_bw, prob.tau, prob.half_taps) - prob.db
@@ -52,8 +59,6 @@ def sigma_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, 
         s0 = s_cur
         s = s0.clone()
         sbar = s0.clone()
-        px = torch.zeros_like(s0)
-        py = torch.zeros_like(s0)
         denom = 1.0 / tau_p + h + damping
         for _ in range(pd_iters):
             dx, dy = grad(sbar)

@@ -16,6 +16,7 @@ When the duty cycle τ is unknown it is estimated first (:func:`estimate_duty_cy
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -39,7 +40,10 @@ class GVDConfig:
     Energy: ``lam`` λ = 250, ``mu`` μ = 2, ``nu`` ν = 0.08·λ (flow TV; None = that), ``nu_sigma`` (σ TV;
     None = ν), ``v_i`` = (25/255)² (edge weights), ``neighbours`` N = 2, ``data_weights`` κ = (0.25, 1, 1).
     Switches: ``defocus=False`` is the CVPR 2015 model (no σ), ``temporal=False`` drops eq. 5,
-    ``occlusion`` masks occluded pixels out of the temporal term and the filter.
+    ``occlusion`` masks occluded pixels out of the temporal term and the filter. ``flow_freeze_unlinked``
+    keeps the flows that point out of the window (``flow_fw`` of its last frame, ``flow_bw`` of its first):
+    no term of the window's energy but the data term's blur constrains them, and refining them on that alone
+    degraded them (built-in video suite, `gvd` method: +1.35 dB without, +2.04 dB with).
     """
 
     lam: float = 250.0
@@ -73,6 +77,7 @@ class GVDConfig:
     flow_max_step: float = 1.0
     flow_damping: float = 1e-2
     flow_median: bool = True
+    flow_freeze_unlinked: bool = True  # keep the flows pointing out of the window (see flow_step)
     # sigma step (eqs. 15-17)
     sigma_warps: int = 3
     sigma_pd_iters: int = 21
@@ -166,13 +171,15 @@ def _latent_update(cfg: GVDConfig, latent, blurry, fw, bw, tau, sigma, links, lo
 
 
 def deblur_window(frames: torch.Tensor, config: GVDConfig, tau: float | torch.Tensor,
-                  flows: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict]:
+                  flows: tuple[torch.Tensor, torch.Tensor] | None = None,
+                  callback: Callable[[dict], None] | None = None) -> tuple[torch.Tensor, dict]:
     """Deblur one window of frames [T, 3, H, W] in [0, 1] (all frames are estimated).
 
     ``tau``: duty cycle (scalar or [T]); ``flows``: initial ``(flow_fw, flow_bw)`` [T, 2, H, W] in
     pixels (``flow_fw[i] = flow_{i→i+1}``); computed with ``config.init_flow`` when None.
     Returns ``(latent [T, 3, H, W], aux)`` with ``aux`` = flow_fw, flow_bw, sigma [T, 1, H, W], visibility
     [T, 2, H, W] (1 = visible in the previous / next frame), tau [T], levels, stage_seconds.
+    ``callback`` is called after every level with a dict (level size, latent, flow_fw, flow_bw, sigma).
     """
     cfg = config
     t, _, h, w = frames.shape
@@ -198,7 +205,10 @@ def deblur_window(frames: torch.Tensor, config: GVDConfig, tau: float | torch.Te
             sigma = (blurry.new_full((t, 1, *size), cfg.sigma_init * size[1] / w) if cfg.defocus else None)
         else:
             latent = resize_images(latent, size).clamp(0, 1)
-            fw, bw = resize_flows(fw, size), resize_flows(bw, size)
+            # carry only the correction to the initial flows: the initial flows are resampled once from
+            # full resolution instead of through every level (which would smooth their discontinuities)
+            fw = resize_flows(fw0, size) + resize_flows(fw - resize_flows(fw0, prev), size)
+            bw = resize_flows(bw0, size) + resize_flows(bw - resize_flows(bw0, prev), size)
             if sigma is not None:
                 sigma = resize_maps(sigma, size, size[1] / prev[1]).clamp(0, cfg.sigma_max)
         prev = size
@@ -211,7 +221,8 @@ def deblur_window(frames: torch.Tensor, config: GVDConfig, tau: float | torch.Te
                                cfg.neighbours, cfg.occlusion, cfg.v_i, cfg.data_weights)
             if cfg.flow_warps > 0:
                 fw, bw, finfo = flow_step(prob, fw, bw, cfg.flow_warps, cfg.flow_pd_iters, cfg.flow_damping,
-                                          cfg.flow_max_step, cfg.flow_median)
+                                          cfg.flow_max_step, cfg.flow_median,
+                                          freeze_unlinked=cfg.flow_freeze_unlinked)
                 log.energies.append({"level": size, "stage": "flow", **finfo})
             log.add("flow", time.perf_counter() - t0)
             if sigma is not None and cfg.sigma_warps > 0:
@@ -222,6 +233,8 @@ def deblur_window(frames: torch.Tensor, config: GVDConfig, tau: float | torch.Te
                                           cfg.sigma_warps, cfg.sigma_pd_iters, max_step=cfg.sigma_max_step)
                 log.energies.append({"level": size, "stage": "sigma", **sinfo})
                 log.add("sigma", time.perf_counter() - t0)
+        if callback is not None:
+            callback({"size": size, "latent": latent, "flow_fw": fw, "flow_bw": bw, "sigma": sigma})
     if cfg.color_pass and frames.shape[1] > 1:
         init = (frames + (latent - gray)).clamp(0, 1)
         links = _links(cfg, fw, bw)
