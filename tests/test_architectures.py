@@ -176,6 +176,25 @@ def test_carbajal_small_trains_on_cpu():
     assert net.kernels_end[0].weight.grad.abs().sum() > 0 and net.masks_end[4].weight.grad.abs().sum() > 0
 
 
+def test_carbajal_init_keeps_the_kernel_head_image_dependent():
+    """At initialisation two different images must give visibly different kernel-head logits: with PyTorch's
+    default init they differ by ~1e-5 of the logits' spread and training collapses to one mean kernel."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 96, 96)
+    spreads = {}
+    for init in ("kaiming", "torch"):
+        net = BlurFieldNet(33, 25, 10, 1.0, init=init)
+        logits: dict[str, torch.Tensor] = {}
+        net.kernels_end.register_forward_hook(lambda m, i, o, store=logits: store.__setitem__("k", o))
+        with torch.no_grad():
+            net(x)
+        k = logits["k"]
+        spreads[init] = ((k[0] - k[1]).std() / k.std()).item()
+    assert spreads["kaiming"] > 1e-3 > spreads["torch"], spreads
+    with pytest.raises(ValueError, match="init"):
+        BlurFieldNet(33, 25, 10, init="xavier")
+
+
 def test_carbajal_k65_adds_kernel_up6():
     net = BlurFieldNet(kernel_size=65, base_width=4)
     assert "kernel_up6.up.weight" in net.state_dict()

@@ -99,8 +99,6 @@ def test_mean_kernel_and_oracle_on_a_non_uniform_field():
 _SHIPPED = Path(__file__).resolve().parents[1] / "blurbench" / "zoo" / "weights" / "blurfield_small.safetensors"
 
 
-@pytest.mark.skipif(not _SHIPPED.is_file(), reason="blurfield-small weights not shipped yet (issue 6: run "
-                    "`blurbench fit --config blurfield/small_cpu` and export)")
 def test_shipped_blurfield_small_predicts_files(tmp_path):
     from safetensors.torch import load_file
 
@@ -108,6 +106,7 @@ def test_shipped_blurfield_small_predicts_files(tmp_path):
     from blurbench.prediction import predict
     from blurbench.tasks.registry import get_method
 
+    assert _SHIPPED.is_file(), "the package ships blurfield-small (configs/blurfield/small_cpu.yaml)"
     spec = get_method("blurfield-small")  # registered because its weights are shipped
     assert spec.task == "kernel-estimation"
     inp = tmp_path / "in"

@@ -22,10 +22,10 @@ most ``l1_chunk`` ROI pixels at a time under checkpointing (≈ 3 · l1_chunk ·
 
 Deviations from the authors' script, on purpose: no soft saturation of the re-blurred image (their
 ``apply_saturation_function``; our synthetic blurry images are clamped to [0, 1] and the re-blur of an image
-in [0, 1] with normalised kernels stays in [0, 1]); PyTorch's default initialisation instead of their
-``weight_init`` (normal, std 0.5·sqrt(2/fan_out)); gamma handled by the network's ``preprocess`` (their later
-script feeds ``image - 0.5``, i.e. gamma 1). The StepLR (×0.5) steps every optimisation step with
-``step_size`` = half of the total steps, as their script does.
+in [0, 1] with normalised kernels stays in [0, 1]); He (fan-in) initialisation (``BlurFieldNet(init=
+"kaiming")``) instead of their ``weight_init`` (normal, std 0.5·sqrt(2/fan_out)); gamma handled by the
+network's ``preprocess`` (their later script feeds ``image - 0.5``, i.e. gamma 1). The StepLR (×0.5) steps
+every optimisation step with ``step_size`` = half of the total steps, as their script does.
 
 Validation logs ``val/reblur_psnr`` (dB, display space, uint8-rounded, :func:`blurbench.metrics.image.psnr`),
 ``val/kernel_error`` (mean over all pixels of ``||k̂_x - k_x||₂``) and pictures (TensorBoard only): the
@@ -242,7 +242,7 @@ def export_checkpoint(checkpoint: str | Path, name: str = "blurfield_small", out
     info = {"recipe": recipe, "checkpoint": path.name, "epoch": ckpt.get("epoch"),
             "global_step": ckpt.get("global_step"),
             "command": f"blurbench fit --config {Path(recipe).with_suffix('').relative_to('configs')} && "
-                       f"python -m blurbench.tasks.blurfield export CKPT"
+                       f"python -m blurbench.tasks.blurfield export {checkpoint}"
             if recipe.startswith("configs/") else None}
     if small:  # the zoo's blurfield_small factory, only gamma recorded
         return export_shipped_weights(net, name, out_dir, recipe=info, arch="blurfield_small",
