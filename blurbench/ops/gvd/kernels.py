@@ -17,7 +17,8 @@ with ``τ_code`` = 0.23–0.4, i.e. ``τ_code`` is half the duty cycle used here
 
 Two implementations of the same operator: :func:`render_motion_blur` / :func:`render_motion_blur_adjoint`
 sample tap by tap with ``grid_sample`` (reference, no set-up), :class:`MotionBlur` assembles one CSR matrix
-per frame and its transpose (set-up once, then every product is a sparse matmul; used by the solver).
+per frame in row chunks (set-up once, then every product is a sparse matmul, the adjoint a CSC product on
+the same arrays; used by the solver).
 """
 
 from __future__ import annotations
@@ -138,80 +139,115 @@ def _bilinear_entries(pos: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, 
 
 
 class MotionBlur:
-    """The motion-blur operator ``K`` of a window as one sparse CSR matrix per frame (+ its transpose).
+    """The motion-blur operator ``K`` of a window as one sparse CSR matrix per frame, built in bounded memory.
 
     Same operator as :func:`render_motion_blur` (to float precision), assembled once for given flows and
-    duty cycle so that the many products of the latent solver are sparse matmuls. Memory:
-    ``4·(2n+1)·H·W`` entries per frame per matrix (values + int32 columns).
+    duty cycle so that the many products of the latent solver are sparse matmuls. Rows are assembled in
+    chunks of about ``chunk_entries`` bilinear entries (so the set-up's temporaries stay ~0.1 GB at any
+    size), and the entries that hit the same pixel are merged (consecutive taps ≤ 1 px apart share most
+    of their bilinear neighbours: 51 instead of 132 entries per row on the 1280×720 bench clip at 33 taps).
+    Memory: at most ``8·4·(2n+1)·H·W`` bytes per frame (values + int32 columns; 0.36 GB per 1280×720 frame
+    on that clip). ``Kᵀ`` is never materialised on the CPU: it is applied from the same arrays as a CSC
+    product (scipy; a scatter, no transpose, no sort). On other devices the transpose is built lazily
+    per frame by a sort and kept.
 
     Args:
         flow_fw, flow_bw: [T, 2, H, W] flows to the next / previous frame, pixels.
         tau: duty cycle, scalar or [T].
         half_taps: ``n``; the kernel has ``2n + 1`` taps.
-        adjoint: also assemble ``Kᵀ`` (needed by :meth:`adjoint`).
+        adjoint: allow :meth:`adjoint` (kept for compatibility; it costs no memory on the CPU).
         moments: also assemble the two "moment" operators of :meth:`moment` (flow linearisation).
+        chunk_entries: bilinear entries assembled at once (bounds the set-up's temporary memory).
     """
 
     def __init__(self, flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: float | torch.Tensor,
-                 half_taps: int, adjoint: bool = True, moments: bool = False) -> None:
+                 half_taps: int, adjoint: bool = True, moments: bool = False, chunk_entries: int = 1 << 21) -> None:
         t, _, h, w = flow_fw.shape
         self.frames, self.h, self.w, self.half_taps = t, h, w, half_taps
         self.taps = 2 * half_taps + 1
+        self.device = flow_fw.device
+        self._allow_adjoint = adjoint
+        self._scipy = self.device.type == "cpu" and _scipy_sparse() is not None  # else: cached transposes
         hw = h * w
-        per_row = 4 * self.taps
-        nnz = hw * per_row
-        self._idx_dtype = torch.int32 if nnz < 2**31 - 1 else torch.int64
+        self._rows = max(1, chunk_entries // (4 * self.taps))
         self._fwd: list[torch.Tensor] = []
-        self._adj: list[torch.Tensor] = []
+        self._adj: list[torch.Tensor | None] = []
         self._mom: list[tuple[torch.Tensor, torch.Tensor]] = []
-        taps = list(_tap_positions(flow_fw, flow_bw, tau, half_taps))
+        times = tap_times(tau, half_taps, t, flow_fw)  # [T, n]
+        base = pixel_grid(h, w, flow_fw).reshape(hw, 2)
+        idx = torch.arange(self.taps, device=self.device)
         for f in range(t):
-            cols = torch.empty(hw, self.taps, 4, device=flow_fw.device, dtype=self._idx_dtype)
-            vals = torch.empty(hw, self.taps, 4, device=flow_fw.device, dtype=flow_fw.dtype)
-            for k, (_, pos) in enumerate(taps):
-                c, wt = _bilinear_entries(pos[f].reshape(hw, 2), h, w)
-                cols[:, k] = c
-                vals[:, k] = wt
-            vals /= self.taps
-            self._fwd.append(self._csr(cols.view(hw, per_row), vals.view(hw, per_row), hw))
+            ufw = flow_fw[f].permute(1, 2, 0).reshape(hw, 2)
+            ubw = flow_bw[f].permute(1, 2, 0).reshape(hw, 2)
+            # tap k: 0 = centre, 2j+1 = +t_j along u_fw, 2j+2 = −t_j along u_bw (the order of _tap_positions)
+            signed = torch.zeros(self.taps, device=self.device, dtype=flow_fw.dtype)
+            signed[1::2] = times[f]
+            signed[2::2] = -times[f]
+            self._fwd.append(self._assemble(base, ufw, ubw, times[f], None))
             if moments:
-                times = torch.stack([tp[0][f] for tp in taps]).abs()
-                idx = torch.arange(self.taps, device=flow_fw.device)
-                pair = []
-                for mask in (idx % 2 == 1, (idx % 2 == 0) & (idx > 0)):
-                    sub_vals = vals[:, mask] * (-times[mask])[None, :, None]
-                    pair.append(self._csr(cols[:, mask].reshape(hw, -1), sub_vals.reshape(hw, -1), hw))
-                self._mom.append((pair[0], pair[1]))
-            if adjoint:
-                self._adj.append(self._transpose(cols.view(-1), vals.view(-1), per_row, hw))
+                mom_fw = torch.where(idx % 2 == 1, -signed.abs(), 0.0)
+                mom_bw = torch.where((idx % 2 == 0) & (idx > 0), -signed.abs(), 0.0)
+                self._mom.append((self._assemble(base, ufw, ubw, times[f], mom_fw),
+                                  self._assemble(base, ufw, ubw, times[f], mom_bw)))
+            self._adj.append(None)
+
+    def _assemble(self, base: torch.Tensor, ufw: torch.Tensor, ubw: torch.Tensor, times: torch.Tensor,
+                  factors: torch.Tensor | None) -> torch.Tensor:
+        """CSR [HW, HW] of one frame; ``factors`` [taps] scale each tap's weight (None = 1; 0 drops the tap)."""
+        h, w = self.h, self.w
+        hw = h * w
+        keep = list(range(self.taps)) if factors is None else [k for k in range(self.taps) if float(factors[k])]
+        cols_parts, vals_parts, counts_parts = [], [], []
+        for s in range(0, hw, self._rows):
+            e = min(hw, s + self._rows)
+            b = base[s:e]
+            cols = torch.empty(e - s, len(keep), 4, device=self.device, dtype=torch.int64)
+            vals = torch.empty(e - s, len(keep), 4, device=self.device, dtype=ufw.dtype)
+            for i, k in enumerate(keep):
+                if k == 0:
+                    pos = b
+                else:
+                    j = (k - 1) // 2
+                    pos = b - times[j] * (ufw[s:e] if k % 2 == 1 else ubw[s:e])
+                c, wt = _bilinear_entries(pos, h, w)
+                cols[:, i] = c
+                vals[:, i] = wt
+            vals /= self.taps
+            if factors is not None:
+                vals *= factors[keep].view(1, -1, 1)
+            c, v, n = _merge_duplicates(cols.view(e - s, -1), vals.view(e - s, -1))
             del cols, vals
-
-    def _csr(self, cols: torch.Tensor, vals: torch.Tensor, hw: int) -> torch.Tensor:
-        """CSR matrix from a dense [rows, k] pattern (k entries per row; duplicates are summed)."""
-        k = cols.shape[1]
-        crow = torch.arange(0, hw * k + 1, k, device=cols.device, dtype=self._idx_dtype)
+            cols_parts.append(c)
+            vals_parts.append(v)
+            counts_parts.append(n)
+        counts = torch.cat(counts_parts)
+        nnz = int(counts.sum())
+        idx_dtype = torch.int32 if nnz < 2**31 - 1 else torch.int64
+        crow = torch.zeros(hw + 1, device=self.device, dtype=torch.int64)
+        torch.cumsum(counts, 0, out=crow[1:])
+        cols = torch.cat([c.to(idx_dtype) for c in cols_parts]) if len(cols_parts) > 1 else cols_parts[0].to(idx_dtype)
+        del cols_parts
+        vals = torch.cat(vals_parts) if len(vals_parts) > 1 else vals_parts[0]
+        del vals_parts
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.sparse_csr_tensor(crow, cols.reshape(-1), vals.reshape(-1), (hw, hw))
+            return torch.sparse_csr_tensor(crow.to(idx_dtype), cols, vals, (hw, hw))
 
-    def _transpose(self, cols: torch.Tensor, vals: torch.Tensor, per_row: int, hw: int) -> torch.Tensor:
-        """CSR of the transpose: entries regrouped by column (an argsort of the column indices)."""
-        order = torch.argsort(cols)
-        rows_t = torch.div(order, per_row, rounding_mode="floor").to(self._idx_dtype)
-        vals_t = vals[order]
-        del order
-        crow_t = torch.zeros(hw + 1, device=cols.device, dtype=torch.int64)
-        crow_t[1:] = torch.cumsum(torch.bincount(cols, minlength=hw), 0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.sparse_csr_tensor(crow_t.to(self._idx_dtype), rows_t, vals_t, (hw, hw))
+    def nbytes(self) -> int:
+        """Bytes held by the assembled matrices (values + indices)."""
+        mats = list(self._fwd) + [m for pair in self._mom for m in pair] + [m for m in self._adj if m is not None]
+        return sum(m.values().nbytes + m.col_indices().nbytes + m.crow_indices().nbytes for m in mats)
+
+    @staticmethod
+    def _as_matrix(x: torch.Tensor, f: int) -> torch.Tensor:
+        c, h, w = x.shape[1:]
+        return x[f].reshape(c, h * w).t().contiguous()
 
     def _apply(self, mats: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         t, c, h, w = x.shape
         out = torch.empty_like(x)
         for f in range(t):
-            xf = x[f].reshape(c, h * w).t().contiguous()
-            out[f] = (mats[f] @ xf).t().reshape(c, h, w)
+            out[f] = (mats[f] @ self._as_matrix(x, f)).t().reshape(c, h, w)
         return out
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
@@ -220,9 +256,14 @@ class MotionBlur:
 
     def adjoint(self, v: torch.Tensor) -> torch.Tensor:
         """``Kᵀ v`` for v [T, C, H, W] (requires ``adjoint=True``)."""
-        if not self._adj:
+        if not self._allow_adjoint:
             raise RuntimeError("MotionBlur was built with adjoint=False")
-        return self._apply(self._adj, v)
+        t, c, h, w = v.shape
+        out = torch.empty_like(v)
+        for f in range(t):
+            vf = self._as_matrix(v, f)
+            out[f] = _transposed_product(self._fwd[f], vf, self._adj, f, self._scipy).t().reshape(c, h, w)
+        return out
 
     def moment(self, x: torch.Tensor, side: str) -> torch.Tensor:
         """``Σ_{j on side} w_j·(−|t_j|)·x(p_j)`` — with ``x`` = ∇L this is ``∂(K L)/∂u_side`` per pixel.
@@ -233,3 +274,53 @@ class MotionBlur:
             raise RuntimeError("MotionBlur was built with moments=False")
         k = 0 if side == "fw" else 1
         return self._apply([m[k] for m in self._mom], x)
+
+
+def _merge_duplicates(cols: torch.Tensor, vals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sum the entries of each row that share a column: [R, P] -> flat (cols, vals) row by row, counts [R]."""
+    sc, order = cols.sort(dim=1)
+    sv = vals.gather(1, order)
+    del order
+    first = torch.ones_like(sc, dtype=torch.bool)
+    first[:, 1:] = sc[:, 1:] != sc[:, :-1]
+    run = first.cumsum(1) - 1
+    counts = run[:, -1] + 1
+    uc = torch.zeros_like(sc).scatter_(1, run, sc)
+    uv = torch.zeros_like(sv).scatter_add_(1, run, sv)
+    valid = torch.arange(sc.shape[1], device=sc.device)[None] < counts[:, None]
+    return uc[valid], uv[valid], counts
+
+
+def _scipy_sparse():
+    """``scipy.sparse`` or None (scipy comes with scikit-image; the fallback keeps torch-only installs working)."""
+    try:
+        import scipy.sparse as sp
+    except ImportError:  # pragma: no cover
+        return None
+    return sp
+
+
+def _transposed_product(mat: torch.Tensor, v: torch.Tensor, cache: list, f: int, use_scipy: bool) -> torch.Tensor:
+    """``matᵀ v`` for a CSR ``mat`` [N, N] and dense ``v`` [N, C].
+
+    ``use_scipy`` (CPU only): scipy's CSC product on the same arrays (zero copy; a scatter, nothing is built).
+    Otherwise the transpose is built once by a (stable) sort and cached in ``cache[f]``.
+    """
+    if use_scipy:
+        import numpy as np
+
+        n = mat.shape[0]
+        m = _scipy_sparse().csr_matrix((mat.values().detach().numpy(), mat.col_indices().numpy(),
+                                        mat.crow_indices().numpy()), shape=(n, n), copy=False)
+        return torch.from_numpy(np.ascontiguousarray(m.T @ v.detach().numpy()))
+    if cache[f] is None:
+        crow, cols, vals = mat.crow_indices(), mat.col_indices(), mat.values()
+        n = mat.shape[0]
+        rows = torch.repeat_interleave(torch.arange(n, device=mat.device), crow.diff().long())
+        order = torch.argsort(cols.long(), stable=True)
+        crow_t = torch.zeros(n + 1, device=mat.device, dtype=torch.int64)
+        crow_t[1:] = torch.cumsum(torch.bincount(cols.long(), minlength=n), 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cache[f] = torch.sparse_csr_tensor(crow_t.to(cols.dtype), rows[order].to(cols.dtype), vals[order], (n, n))
+    return cache[f] @ v

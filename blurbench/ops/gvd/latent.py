@@ -64,7 +64,9 @@ def _norm_sq_estimate(links: TemporalLinks | None, like: torch.Tensor, iters: in
     """Power iteration for ``‖[∇; T]‖²`` (8 is the bound of ∇ alone)."""
     if links is None or not links.offsets:
         return 8.0
-    x = torch.rand_like(like[:, :1], dtype=like.dtype)
+    # a fixed start: the step sizes (and so the result) must not depend on the global RNG's state
+    gen = torch.Generator(device=like.device).manual_seed(0)
+    x = torch.rand(like[:, :1].shape, generator=gen, device=like.device, dtype=like.dtype)
     val = 8.0
     for _ in range(iters):
         x = x / x.norm().clamp_min(1e-12)

@@ -16,7 +16,8 @@ When the duty cycle τ is unknown it is estimated first (:func:`estimate_duty_cy
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -130,13 +131,50 @@ def luminance(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True)
 
 
+def _status_mib(key: str) -> float | None:
+    """A ``/proc/self/status`` memory field (e.g. ``VmHWM``, ``VmRSS``) in MiB; None where there is none."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the process's resident high-water mark (Linux ≥ 4.0); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 @dataclass
 class _Log:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     energies: list[dict] = field(default_factory=list)
+    memory: bool = False  # record the peak resident set per stage (resets the process's high-water mark)
+    stage_peak_mib: dict[str, float] = field(default_factory=dict)
 
     def add(self, stage: str, seconds: float) -> None:
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the block (added to ``stage_seconds[name]``) and, with ``memory``, its peak RSS (max over calls)."""
+        probe = self.memory and _reset_peak_rss()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - t0)
+            peak = _status_mib("VmHWM") if probe else None
+            if peak is not None:
+                self.stage_peak_mib[name] = max(self.stage_peak_mib.get(name, 0.0), peak)
 
 
 def _tau_tensor(tau: float | torch.Tensor, t: int, like: torch.Tensor) -> torch.Tensor:
@@ -150,46 +188,47 @@ def _links(cfg: GVDConfig, fw: torch.Tensor, bw: torch.Tensor) -> TemporalLinks 
     return temporal_links(fw, bw, cfg.neighbours, cfg.occlusion)
 
 
-def _latent_update(cfg: GVDConfig, latent, blurry, fw, bw, tau, sigma, links, log: _Log) -> torch.Tensor:
-    t0 = time.perf_counter()
-    n = auto_half_taps(fw, bw, tau, cfg.tap_spacing, cfg.max_half_taps)
-    op = BlurOperator(fw, bw, tau, n, sigma if cfg.defocus else None, assembled=True)
-    log.add("latent_setup", time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    latent = latent_step(latent, blurry, op, links, cfg.lam, cfg.mu_value, cfg.latent_pd_iters,
-                         cfg.latent_cg_iters, cfg.latent_pd_ratio, cfg.data_weights)
-    del op
-    log.add("latent", time.perf_counter() - t0)
+def _latent_update(cfg: GVDConfig, latent, blurry, fw, bw, tau, sigma, links, log: _Log, prefix: str = ""
+                   ) -> torch.Tensor:
+    with log.stage(prefix + "latent_setup"):
+        n = auto_half_taps(fw, bw, tau, cfg.tap_spacing, cfg.max_half_taps)
+        op = BlurOperator(fw, bw, tau, n, sigma if cfg.defocus else None, assembled=True)
+    with log.stage(prefix + "latent"):
+        latent = latent_step(latent, blurry, op, links, cfg.lam, cfg.mu_value, cfg.latent_pd_iters,
+                             cfg.latent_cg_iters, cfg.latent_pd_ratio, cfg.data_weights)
+        del op
     if cfg.filter:
-        t0 = time.perf_counter()
-        filt_links = links if links is not None else (temporal_links(fw, bw, cfg.neighbours, cfg.occlusion)
-                                                      if fw.shape[0] > 1 and cfg.neighbours > 0 else None)
-        latent = spatiotemporal_filter(latent, filt_links, cfg.filter_patch, cfg.filter_window, cfg.filter_h,
-                                       cfg.filter_temporal_weight)
-        log.add("filter", time.perf_counter() - t0)
+        with log.stage(prefix + "filter"):
+            filt_links = links if links is not None else (temporal_links(fw, bw, cfg.neighbours, cfg.occlusion)
+                                                          if fw.shape[0] > 1 and cfg.neighbours > 0 else None)
+            latent = spatiotemporal_filter(latent, filt_links, cfg.filter_patch, cfg.filter_window, cfg.filter_h,
+                                           cfg.filter_temporal_weight)
     return latent
 
 
 def deblur_window(frames: torch.Tensor, config: GVDConfig, tau: float | torch.Tensor,
                   flows: tuple[torch.Tensor, torch.Tensor] | None = None,
-                  callback: Callable[[dict], None] | None = None) -> tuple[torch.Tensor, dict]:
+                  callback: Callable[[dict], None] | None = None, profile_memory: bool = False
+                  ) -> tuple[torch.Tensor, dict]:
     """Deblur one window of frames [T, 3, H, W] in [0, 1] (all frames are estimated).
 
     ``tau``: duty cycle (scalar or [T]); ``flows``: initial ``(flow_fw, flow_bw)`` [T, 2, H, W] in
     pixels (``flow_fw[i] = flow_{i→i+1}``); computed with ``config.init_flow`` when None.
     Returns ``(latent [T, 3, H, W], aux)`` with ``aux`` = flow_fw, flow_bw, sigma [T, 1, H, W], visibility
-    [T, 2, H, W] (1 = visible in the previous / next frame), tau [T], levels, stage_seconds.
+    [T, 2, H, W] (1 = visible in the previous / next frame), tau [T], levels, stage_seconds (the final RGB
+    pass's stages are prefixed ``color_``).
     ``callback`` is called after every level with a dict (level size, latent, flow_fw, flow_bw, sigma).
+    ``profile_memory`` adds ``aux["stage_peak_mib"]``: the peak resident set (whole process, MiB) during each
+    stage, max over its calls (Linux only: it resets the process's high-water mark at every stage).
     """
     cfg = config
     t, _, h, w = frames.shape
-    log = _Log()
+    log = _Log(memory=profile_memory)
     tau_v = _tau_tensor(tau, t, frames)
-    t0 = time.perf_counter()
-    if flows is None:
-        flows = initial_flows(frames, cfg.init_flow, cfg.dis_preset)
+    with log.stage("initial_flow"):
+        if flows is None:
+            flows = initial_flows(frames, cfg.init_flow, cfg.dis_preset)
     fw0, bw0 = flows
-    log.add("initial_flow", time.perf_counter() - t0)
     gray = luminance(frames)
     shapes = pyramid_shapes(h, w, cfg.pyramid_scale, cfg.min_size, cfg.max_levels)
     if cfg.levels is not None:
@@ -215,30 +254,30 @@ def deblur_window(frames: torch.Tensor, config: GVDConfig, tau: float | torch.Te
         for _ in range(cfg.outer_iters):
             links = _links(cfg, fw, bw)
             latent = _latent_update(cfg, latent, blurry, fw, bw, tau_v, sigma, links, log)
-            t0 = time.perf_counter()
-            n = auto_half_taps(fw, bw, tau_v, cfg.tap_spacing, cfg.max_half_taps)
-            prob = FlowProblem(latent, blurry, tau_v, n, sigma, cfg.lam, cfg.mu_flow_value, cfg.nu_value,
-                               cfg.neighbours, cfg.occlusion, cfg.v_i, cfg.data_weights)
-            if cfg.flow_warps > 0:
-                fw, bw, finfo = flow_step(prob, fw, bw, cfg.flow_warps, cfg.flow_pd_iters, cfg.flow_damping,
-                                          cfg.flow_max_step, cfg.flow_median,
-                                          freeze_unlinked=cfg.flow_freeze_unlinked)
-                log.energies.append({"level": size, "stage": "flow", **finfo})
-            log.add("flow", time.perf_counter() - t0)
-            if sigma is not None and cfg.sigma_warps > 0:
-                t0 = time.perf_counter()
-                prob = FlowProblem(latent, blurry, tau_v, n, sigma, cfg.lam, cfg.mu_value, cfg.nu_value,
+            with log.stage("flow"):
+                n = auto_half_taps(fw, bw, tau_v, cfg.tap_spacing, cfg.max_half_taps)
+                prob = FlowProblem(latent, blurry, tau_v, n, sigma, cfg.lam, cfg.mu_flow_value, cfg.nu_value,
                                    cfg.neighbours, cfg.occlusion, cfg.v_i, cfg.data_weights)
-                sigma, sinfo = sigma_step(prob, fw, bw, sigma, cfg.nu_sigma_value, cfg.sigma_max,
-                                          cfg.sigma_warps, cfg.sigma_pd_iters, max_step=cfg.sigma_max_step)
-                log.energies.append({"level": size, "stage": "sigma", **sinfo})
-                log.add("sigma", time.perf_counter() - t0)
+                if cfg.flow_warps > 0:
+                    fw, bw, finfo = flow_step(prob, fw, bw, cfg.flow_warps, cfg.flow_pd_iters, cfg.flow_damping,
+                                              cfg.flow_max_step, cfg.flow_median,
+                                              freeze_unlinked=cfg.flow_freeze_unlinked)
+                    log.energies.append({"level": size, "stage": "flow", **finfo})
+                del prob
+            if sigma is not None and cfg.sigma_warps > 0:
+                with log.stage("sigma"):
+                    prob = FlowProblem(latent, blurry, tau_v, n, sigma, cfg.lam, cfg.mu_value, cfg.nu_value,
+                                       cfg.neighbours, cfg.occlusion, cfg.v_i, cfg.data_weights)
+                    sigma, sinfo = sigma_step(prob, fw, bw, sigma, cfg.nu_sigma_value, cfg.sigma_max,
+                                              cfg.sigma_warps, cfg.sigma_pd_iters, max_step=cfg.sigma_max_step)
+                    log.energies.append({"level": size, "stage": "sigma", **sinfo})
+                    del prob
         if callback is not None:
             callback({"size": size, "latent": latent, "flow_fw": fw, "flow_bw": bw, "sigma": sigma})
     if cfg.color_pass and frames.shape[1] > 1:
         init = (frames + (latent - gray)).clamp(0, 1)
         links = _links(cfg, fw, bw)
-        result = _latent_update(cfg, init, frames, fw, bw, tau_v, sigma, links, log)
+        result = _latent_update(cfg, init, frames, fw, bw, tau_v, sigma, links, log, prefix="color_")
     else:
         result = (frames + (latent - gray)).clamp(0, 1) if frames.shape[1] > 1 else latent
     vis = torch.ones(t, 2, h, w, device=frames.device, dtype=frames.dtype)
@@ -250,6 +289,8 @@ def deblur_window(frames: torch.Tensor, config: GVDConfig, tau: float | torch.Te
     aux = {"flow_fw": fw, "flow_bw": bw, "sigma": sigma if sigma is not None else frames.new_zeros(t, 1, h, w),
            "visibility": vis, "tau": tau_v, "levels": len(shapes), "stage_seconds": log.stage_seconds,
            "energies": log.energies}
+    if profile_memory:
+        aux["stage_peak_mib"] = log.stage_peak_mib
     return result, aux
 
 
@@ -318,7 +359,7 @@ def _window_plan(t: int, window: int, margin: int) -> list[tuple[int, int, int, 
 
 
 def deblur_video(frames: torch.Tensor, config: GVDConfig | None = None, tau: float | torch.Tensor | None = None,
-                 window: int = 5, return_aux: bool = False):
+                 window: int = 5, return_aux: bool = False, profile_memory: bool = False):
     """Deblur a video [T, 3, H, W] (RGB in [0, 1]) with sliding windows of ``window`` frames.
 
     Windows overlap by ``2·config.window_margin`` frames and each frame is taken from the window where it
@@ -326,13 +367,15 @@ def deblur_video(frames: torch.Tensor, config: GVDConfig | None = None, tau: flo
     :func:`estimate_duty_cycle` on the first window when None. Initial flows are computed once for the
     whole video, so the end frames of a window keep their true flows to frames outside it.
     Returns the latent frames [T, 3, H, W], plus ``aux`` (flow_fw, flow_bw, sigma, visibility, tau,
-    per-window stage_seconds) when ``return_aux``.
+    per-window stage_seconds) when ``return_aux``; ``profile_memory`` adds the peak RSS per stage in MiB
+    (``stage_peak_mib``, see :func:`deblur_window`).
     """
     cfg = config or GVDConfig()
     t, _, h, w = frames.shape
-    t0 = time.perf_counter()
-    fw_all, bw_all = initial_flows(frames, cfg.init_flow, cfg.dis_preset)
-    init_seconds = time.perf_counter() - t0
+    log = _Log(memory=profile_memory)
+    with log.stage("initial_flow"):
+        fw_all, bw_all = initial_flows(frames, cfg.init_flow, cfg.dis_preset)
+    init_seconds = log.stage_seconds["initial_flow"]
     plan = _window_plan(t, max(1, window), cfg.window_margin)
     if tau is None:
         s, e = plan[0][:2]
@@ -346,8 +389,11 @@ def deblur_video(frames: torch.Tensor, config: GVDConfig | None = None, tau: flo
     aux = {"flow_fw": fw_all.clone(), "flow_bw": bw_all.clone(), "sigma": frames.new_zeros(t, 1, h, w),
            "visibility": frames.new_ones(t, 2, h, w), "tau": tau_v, "tau_scores": tau_scores,
            "windows": [], "stage_seconds": {"initial_flow": init_seconds}}
+    if profile_memory:
+        aux["stage_peak_mib"] = dict(log.stage_peak_mib)
     for s, e, os_, oe in plan:
-        res, waux = deblur_window(frames[s:e], replace(cfg), tau_v[s:e], (fw_all[s:e], bw_all[s:e]))
+        res, waux = deblur_window(frames[s:e], replace(cfg), tau_v[s:e], (fw_all[s:e], bw_all[s:e]),
+                                  profile_memory=profile_memory)
         sl = slice(os_ - s, oe - s)
         out[os_:oe] = res[sl]
         for k in ("flow_fw", "flow_bw", "sigma", "visibility"):
@@ -356,4 +402,7 @@ def deblur_video(frames: torch.Tensor, config: GVDConfig | None = None, tau: flo
         for k, v in waux["stage_seconds"].items():
             if k != "initial_flow":
                 aux["stage_seconds"][k] = aux["stage_seconds"].get(k, 0.0) + v
+        for k, v in waux.get("stage_peak_mib", {}).items():
+            if k != "initial_flow":
+                aux["stage_peak_mib"][k] = max(aux["stage_peak_mib"].get(k, 0.0), v)
     return (out, aux) if return_aux else out
