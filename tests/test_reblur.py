@@ -318,3 +318,19 @@ def test_bad_arguments():
         pixel_kernels(kernels, mixing, torch.tensor([1, 2]), torch.tensor([1]))
     with pytest.raises(ValueError, match="out of range"):
         pixel_kernels(kernels, mixing, torch.tensor([20]), torch.tensor([0]))
+
+
+def test_threaded_forward_under_inference_mode(monkeypatch):
+    """Lightning's test loop runs in inference mode (thread-local): the helper threads must write the output in
+    the same mode, and buffers they keep must not leak inference tensors into later autograd calls."""
+    monkeypatch.setattr(engine, "_PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(engine, "_num_threads", lambda: 2)
+    sharp, kernels, mixing = _problem(1, 3, 40, 36, 6, 5, "reflect")
+    ref = reblur_reference(sharp, kernels, mixing, "reflect")
+    with torch.inference_mode():
+        out = reblur(sharp, kernels, mixing, "reflect")
+    assert _rel_err(out, ref) < 1e-5
+    args = [t.clone().requires_grad_(True) for t in (sharp, kernels, mixing)]
+    again = reblur(*args, "reflect")
+    again.sum().backward()
+    assert _rel_err(again.detach(), ref) < 1e-5 and all(a.grad is not None for a in args)

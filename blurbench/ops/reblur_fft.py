@@ -362,7 +362,8 @@ def _workspace(name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
     """An uninitialised buffer of this helper thread, reused by its next call with the same shape, dtype and
     device: fresh MB-sized buffers are returned to the OS and page-faulted in again on every call (measured
     at 256²: ~380 page faults per forward without this, 16 with it)."""
-    key = (tuple(shape), like.dtype, like.device)
+    # inference tensors cannot be updated in place outside inference mode (and vice versa for saving)
+    key = (tuple(shape), like.dtype, like.device, torch.is_inference_mode_enabled())
     cached = getattr(_WORKSPACE, name, None)
     if cached is None or cached[0] != key:
         buf = like.new_empty(shape)
@@ -488,10 +489,13 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
     written: set = set()
     lock = threading.Lock()
     counter = itertools.count()
+    # inference mode is thread-local: under the caller's (e.g. Lightning's test loop) y and the shared spectrum
+    # are inference tensors, which the helpers may only write in inference mode too
+    inference = torch.is_inference_mode_enabled()
 
     def loop():
         state: dict = {}
-        with torch.no_grad():
+        with torch.inference_mode(inference), torch.no_grad():
             while (i := next(counter)) < len(items):
                 fn, key, deps = items[i]
                 for d in deps:
