@@ -190,7 +190,7 @@ def _tile_pass_serial(
     npair = (b + 1) // 2
     # one tile: each pair spectrum is used once, so make it per chunk (cache-hot, small buffers)
     q_all = _pair_spectra(kernels, fh, fw) if plan.nh * plan.nw > 1 else None  # [N, P, fh, fw]
-    cdtype = torch.complex128 if mixing.dtype == torch.float64 else torch.complex64
+    cdtype = _complex_dtype(mixing.dtype)
     pc = max(1, min(npair, -(-_CHUNK_TRANSFORMS // (n * c))))
     out: dict[str, Tensor] = {}
     if fwd:
