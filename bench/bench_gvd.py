@@ -75,13 +75,14 @@ def level_shapes(args, full: bool = False) -> list[tuple[int, int]]:
 def worker(args) -> dict:
     """Runs in a subprocess: one solve of a 5-frame window; times and peak RSS (MiB) per stage."""
     from blurbench.ops.gvd.kernels import auto_half_taps
-    from blurbench.ops.gvd.solver import _status_mib, deblur_video
+    from blurbench.ops.gvd.solver import deblur_video
+    from blurbench.procmem import status_mib
 
     clip = make_clip(args.height, args.width)
     frames, tau = clip["blurry"].contiguous(), clip["tau"]
     cfg = config(args)
     taps = 2 * auto_half_taps(clip["flow_fw"], clip["flow_bw"], tau, cfg.tap_spacing, cfg.max_half_taps) + 1
-    baseline = _status_mib("VmRSS")
+    baseline = status_mib("VmRSS")
     t0 = time.perf_counter()
     with torch.inference_mode():
         out, aux = deblur_video(frames, cfg, tau=tau, window=5, return_aux=True, profile_memory=True)

@@ -23,6 +23,7 @@ import time
 import torch
 
 from blurbench.ops.reblur import reblur, reblur_reference
+from blurbench.procmem import reset_peak_rss, status_mib
 
 K, B, C = 33, 25, 3
 CASES = [  # (sharp H, sharp W, padding)
@@ -95,28 +96,13 @@ def time_case(h, w, padding, reps, reps_fb):
     return best, errs
 
 
-def _status_mib(field: str) -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
 def mem_worker(h, w, padding, method, mode):
     """Runs in a subprocess: growth of the peak resident set (MiB) during one call, inputs excluded."""
     sharp, kernels, mixing = make_inputs(h, w, padding)
     fn = methods()[method]
     gout = torch.randn(1, C, *mixing.shape[-2:]) if mode == "fb" else None
-    try:  # reset the high-water mark (Linux >= 4.0) so that import-time peaks do not hide ours
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        before = _status_mib("VmRSS")
-    except OSError:
-        before = None
+    # reset the high-water mark (Linux >= 4.0) so that import-time peaks do not hide ours
+    before = status_mib("VmRSS") if reset_peak_rss() else None
     if before is None:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if mode == "fb":
@@ -124,7 +110,7 @@ def mem_worker(h, w, padding, method, mode):
     else:
         with torch.no_grad():
             fn(sharp, kernels, mixing, padding)
-    after = _status_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    after = status_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(after - before))
 
 

@@ -30,6 +30,7 @@ from blurbench.ops.gvd.occlusion import spatiotemporal_filter
 from blurbench.ops.gvd.operators import warp
 from blurbench.ops.gvd.pyramid import pyramid_shapes, resize_flows, resize_images, resize_maps
 from blurbench.ops.gvd.sigma import sigma_step
+from blurbench.procmem import reset_peak_rss, status_mib
 
 __all__ = ["GVDConfig", "deblur_window", "deblur_video", "estimate_duty_cycle", "luminance"]
 
@@ -131,28 +132,6 @@ def luminance(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True)
 
 
-def _status_mib(key: str) -> float | None:
-    """A ``/proc/self/status`` memory field (e.g. ``VmHWM``, ``VmRSS``) in MiB; None where there is none."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the process's resident high-water mark (Linux ≥ 4.0); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 @dataclass
 class _Log:
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -166,13 +145,13 @@ class _Log:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         """Time the block (added to ``stage_seconds[name]``) and, with ``memory``, its peak RSS (max over calls)."""
-        probe = self.memory and _reset_peak_rss()
+        probe = self.memory and reset_peak_rss()
         t0 = time.perf_counter()
         try:
             yield
         finally:
             self.add(name, time.perf_counter() - t0)
-            peak = _status_mib("VmHWM") if probe else None
+            peak = status_mib("VmHWM") if probe else None
             if peak is not None:
                 self.stage_peak_mib[name] = max(self.stage_peak_mib.get(name, 0.0), peak)
 
