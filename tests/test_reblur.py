@@ -154,6 +154,9 @@ PIPELINE_CASES = [  # c, b, k, h, w, tile_max
     (2, 2, 3, 21, 17, 320),  # one tile, one full pair
     (3, 2, 5, 30, 14, 24),  # two tiles, few items: one channel per item
     (3, 7, 5, 37, 29, 16),  # many (partial) tiles: all channels per item
+    (2, 3, 5, 25, 26, 320),  # one tile, odd B: both channels of the last kernel in one transform
+    (4, 5, 3, 20, 22, 320),  # one tile, odd B, C = 4: two shared transforms for the last kernel
+    (5, 3, 3, 23, 21, 12),  # several tiles, odd B, C = 5: shared transforms and a lone channel per tile
 ]
 
 
@@ -334,3 +337,37 @@ def test_threaded_forward_under_inference_mode(monkeypatch):
     again = reblur(*args, "reflect")
     again.sum().backward()
     assert _rel_err(again.detach(), ref) < 1e-5 and all(a.grad is not None for a in args)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 288, 288), (1, 1, 45, 63), (1, 2, 7, 8), (3, 1, 1, 5), (1, 1, 6, 1)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_real_spectrum_is_fft2(shape, dtype):
+    """The two-sided spectrum rebuilt from rfft2 by conjugate symmetry (odd and even sides) equals fft2."""
+    x = torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(3))
+    ref = torch.fft.fft2(x)
+    assert _rel_err(engine.real_spectrum(x), ref) < (1e-6 if dtype == torch.float32 else 1e-13)
+    out = torch.full_like(ref, 7.0)  # every element is written, whatever was there
+    engine.real_spectrum(x, out=out)
+    assert _rel_err(out, ref) < (1e-6 if dtype == torch.float32 else 1e-13)
+
+
+def test_concurrent_callers_share_the_helpers(monkeypatch):
+    """Several threads calling reblur at once share one helper pool: each call keeps its own accumulators."""
+    import threading
+
+    monkeypatch.setattr(engine, "_PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(engine, "_num_threads", lambda: 2)
+    problems = [_problem(1, 3, 30, 28, 5, 5, "reflect", seed=i) for i in range(4)]  # same shapes: same buffers
+    refs = [reblur_reference(*pr, "reflect") for pr in problems]
+    errors = []
+
+    def caller(i):
+        for _ in range(25):
+            errors.append(_rel_err(reblur(*problems[i], "reflect"), refs[i]))
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 100 and max(errors) < 1e-5
