@@ -75,7 +75,9 @@ def pad_adjoint(y: Tensor, k: int, padding: str) -> Tensor:
 #   is 3×5 tiles of 280×288, the training crop (256² outputs, K = 33) one 288² tile.
 # * Kernel pairs: with the "pair spectrum" Q_p(w) = sum_j (k_2p + i k_2p+1)[j] e^{+i w.j},
 #   ifft2(fft2(u) Q_p) = (u ⋆ k_2p) + i (u ⋆ k_2p+1) for real u (the code stores Q_p / (fh fw)), so the
-#   C·B real correlations take C·ceil(B/2) complex inverse transforms (also the fastest MKL path).
+#   C·B real correlations take C·ceil(B/2) complex inverse transforms (also the fastest MKL path); the
+#   forward pairs channels for an odd B's last kernel, ifft2((X_c + i X_c+1) K) = u_c ⋆ k + i u_c+1 ⋆ k,
+#   so it takes ceil(C·B/2).
 # * Adjoint / gradients: with s = m_2p v + i m_2p+1 v, Re ifft2(fft2(s) conj(Q_p)) summed over p is
 #   sum_b k_b * (m_b v) (full convolution), and ifft2(conj(fft2(s)) fft2(u)) at lags 0..K-1 is
 #   g_2p - i g_2p+1 with g_b = the kernel gradient. Each tile's adjoint is overlap-added.
