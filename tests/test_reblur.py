@@ -29,6 +29,14 @@ def _rel_err(a, b):
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
 
 
+def _output_and_grads(fn, sharp, kernels, mixing, padding):
+    """[output, d/dsharp, d/dkernels, d/dmixing] of ``fn`` for a fixed non-constant output gradient."""
+    args = [t.clone().requires_grad_(True) for t in (sharp, kernels, mixing)]
+    out = fn(*args, padding)
+    out.backward(torch.cos(torch.arange(out.numel(), dtype=out.dtype)).reshape(out.shape))
+    return [out.detach()] + [a.grad for a in args]
+
+
 CASES = [  # n, c, h, w, b, k
     (1, 1, 16, 16, 1, 3),
     (2, 3, 17, 23, 4, 5),
@@ -134,13 +142,8 @@ def test_threaded_matches_reference(padding, threads, tile_max, monkeypatch):
     monkeypatch.setattr(engine, "_TILE_MAX_CPU", tile_max)
     monkeypatch.setattr(engine, "_num_threads", lambda: threads)
     sharp, kernels, mixing = _problem(2, 3, 30, 27, 7, 5, padding)
-    grads = []
-    for fn in (reblur, reblur_reference):
-        args = [t.clone().requires_grad_(True) for t in (sharp, kernels, mixing)]
-        out = fn(*args, padding)
-        out.backward(torch.cos(torch.arange(out.numel(), dtype=out.dtype)).reshape(out.shape))
-        grads.append([out.detach()] + [a.grad for a in args])
-    for ours, ref in zip(*grads):
+    for ours, ref in zip(*(_output_and_grads(fn, sharp, kernels, mixing, padding)
+                           for fn in (reblur, reblur_reference))):
         assert _rel_err(ours, ref) < 1e-5
     v = torch.randn(2, 3, *mixing.shape[-2:], generator=torch.Generator().manual_seed(1))
     lhs = (reblur(sharp, kernels, mixing, padding) * v).sum()
@@ -241,14 +244,9 @@ def test_low_precision_inputs():
 @pytest.mark.parametrize("padding", PADDINGS)
 def test_gradients_match_reference(padding):
     sharp, kernels, mixing = _problem(2, 3, 30, 27, 5, 7, padding)
-    grads = []
-    for fn in (reblur, reblur_reference):
-        args = [t.clone().requires_grad_(True) for t in (sharp, kernels, mixing)]
-        out = fn(*args, padding)
-        out.backward(torch.cos(torch.arange(out.numel(), dtype=out.dtype)).reshape(out.shape))
-        grads.append([a.grad for a in args])
-    for ours, ref in zip(*grads):
-        assert _rel_err(ours, ref) < 1e-5
+    ours, ref = (_output_and_grads(fn, sharp, kernels, mixing, padding)[1:] for fn in (reblur, reblur_reference))
+    for g, g_ref in zip(ours, ref):
+        assert _rel_err(g, g_ref) < 1e-5
 
 
 def test_pixel_kernels_brute_force():

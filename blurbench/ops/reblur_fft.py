@@ -493,8 +493,8 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
     # thread, which waits for the helpers, so a helper's next call cannot take it), and per (tile, channel)
     # the products left
     acc: dict = {0: _workspace("acc", (n, c, plan.ho, plan.wo, 2), mixing)} if single else {}
+    # (a channel with all npair products left is not written yet: its first product assigns instead of adding)
     left = {(t, ci): npair for t in range(len(tiles)) for ci in range(c)}
-    fresh: set = set(left)  # (tile, channel) not written yet: the first product assigns instead of adding
     y = mixing.new_empty(n, c, plan.ho, plan.wo)
     lock = threading.Lock()
 
@@ -505,9 +505,7 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
             if t not in acc:
                 acc[t] = mixing.new_empty(n, c, rows, cols, 2)
             a = acc[t]
-            first = [(t, ci) in fresh for ci in chans]
-            add(a, first)
-            fresh.difference_update((t, ci) for ci in chans)
+            add(a, [left[t, ci] == npair for ci in chans])
             complete = []
             for ci in chans:
                 left[t, ci] -= 1
