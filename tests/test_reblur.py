@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import blurbench.ops.reblur_fft as engine
+from blurbench.ops import dft
 from blurbench.ops.reblur import (
     PADDINGS,
     pad_sizes,
@@ -37,6 +38,13 @@ def _output_and_grads(fn, sharp, kernels, mixing, padding):
     return [out.detach()] + [a.grad for a in args]
 
 
+@pytest.fixture(params=["opencv", "torch.fft"])
+def fft_backend(request, monkeypatch):
+    """Both transform paths: OpenCV (CPU) and torch.fft (what other devices run, with its own pair spectra)."""
+    monkeypatch.setattr(dft, "_USE_OPENCV", request.param == "opencv")
+    return request.param
+
+
 CASES = [  # n, c, h, w, b, k
     (1, 1, 16, 16, 1, 3),
     (2, 3, 17, 23, 4, 5),
@@ -49,7 +57,7 @@ CASES = [  # n, c, h, w, b, k
 
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "n{}c{}_{}x{}_b{}k{}".format(*c))
-def test_matches_reference(padding, case):
+def test_matches_reference(padding, case, fft_backend):
     n, c, h, w, b, k = case
     sharp, kernels, mixing = _problem(n, c, h, w, b, k, padding)
     ours = reblur(sharp, kernels, mixing, padding)
@@ -136,7 +144,7 @@ def test_tiled_matches_reference(padding, k, small_tiles):
 @pytest.mark.parametrize("padding", ["reflect", "valid"])
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("tile_max", [320, 16])
-def test_threaded_matches_reference(padding, threads, tile_max, monkeypatch):
+def test_threaded_matches_reference(padding, threads, tile_max, monkeypatch, fft_backend):
     """The work split over helper threads (one or many tiles): values and all three gradients unchanged."""
     monkeypatch.setattr(engine, "_PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(engine, "_TILE_MAX_CPU", tile_max)
@@ -165,7 +173,7 @@ PIPELINE_CASES = [  # c, b, k, h, w, tile_max
 
 @pytest.mark.parametrize("reuse", [True, False], ids=["reused-buffers", "fresh-buffers"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_pipelined_forward_matches_reference(dtype, reuse, monkeypatch):
+def test_pipelined_forward_matches_reference(dtype, reuse, monkeypatch, fft_backend):
     """The threaded forward (preparations and products pulled from one list, per-thread reused buffers):
     every item layout equals the reference, also when consecutive calls change shapes (buffer reuse)."""
     if not reuse:
@@ -204,7 +212,7 @@ def test_pipelined_forward_reraises_the_original_error(monkeypatch):
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
-def test_gradcheck(padding):
+def test_gradcheck(padding, fft_backend):
     sharp, kernels, mixing = _problem(2, 2, 9, 8, 3, 3, padding, dtype=torch.float64)
     args = tuple(t.clone().requires_grad_(True) for t in (sharp, kernels, mixing))
     assert torch.autograd.gradcheck(lambda u, k, m: reblur(u, k, m, padding), args, fast_mode=True)
@@ -219,7 +227,7 @@ def test_gradcheck_full_jacobian(padding):
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
-def test_gradcheck_tiled(padding, small_tiles):
+def test_gradcheck_tiled(padding, small_tiles, fft_backend):
     sharp, kernels, mixing = _problem(1, 2, 21, 19, 2, 4, padding, dtype=torch.float64)
     args = tuple(t.clone().requires_grad_(True) for t in (sharp, kernels, mixing))
     assert torch.autograd.gradcheck(lambda u, k, m: reblur(u, k, m, padding), args, fast_mode=True)
@@ -339,7 +347,7 @@ def test_threaded_forward_under_inference_mode(monkeypatch):
 
 @pytest.mark.parametrize("shape", [(2, 3, 288, 288), (1, 1, 45, 63), (1, 2, 7, 8), (3, 1, 1, 5), (1, 1, 6, 1)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_real_spectrum_is_fft2(shape, dtype):
+def test_real_spectrum_is_fft2(shape, dtype, fft_backend):
     """The two-sided spectrum rebuilt from rfft2 by conjugate symmetry (odd and even sides) equals fft2."""
     x = torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(3))
     ref = torch.fft.fft2(x)

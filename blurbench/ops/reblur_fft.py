@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from blurbench.ops import dft
+
 
 def pad_sizes(kernel_size: int) -> tuple[int, int]:
     """(before, after) padding of one spatial dimension for the padded modes: ((K - 1) // 2, K // 2)."""
@@ -75,12 +77,14 @@ def pad_adjoint(y: Tensor, k: int, padding: str) -> Tensor:
 #   is 3×5 tiles of 280×288, the training crop (256² outputs, K = 33) one 288² tile.
 # * Kernel pairs: with the "pair spectrum" Q_p(w) = sum_j (k_2p + i k_2p+1)[j] e^{+i w.j},
 #   ifft2(fft2(u) Q_p) = (u ⋆ k_2p) + i (u ⋆ k_2p+1) for real u (the code stores Q_p / (fh fw)), so the
-#   C·B real correlations take C·ceil(B/2) complex inverse transforms (also the fastest MKL path); the
+#   C·B real correlations take C·ceil(B/2) complex inverse transforms (half as many as real ones); the
 #   forward pairs channels for an odd B's last kernel, ifft2((X_c + i X_c+1) K) = u_c ⋆ k + i u_c+1 ⋆ k,
 #   so it takes ceil(C·B/2).
 # * Adjoint / gradients: with s = m_2p v + i m_2p+1 v, Re ifft2(fft2(s) conj(Q_p)) summed over p is
 #   sum_b k_b * (m_b v) (full convolution), and ifft2(conj(fft2(s)) fft2(u)) at lags 0..K-1 is
 #   g_2p - i g_2p+1 with g_b = the kernel gradient. Each tile's adjoint is overlap-added.
+# * Transforms: blurbench.ops.dft.dft2 (on CPU OpenCV's, 2.2x faster than torch.fft's MKL here), unnormalised
+#   and in place where the input is not needed afterwards.
 # * Threads (CPU): the work is split over torch.get_num_threads() helper threads whose ops are all serial
 #   (their own OpenMP thread count is set to 1): see tile_pass. The forward pulls items from one list
 #   (_forward_pipelined); the backward passes split the kernel pairs statically.
@@ -156,9 +160,13 @@ class Plan:
 
 
 def real_spectrum(x: Tensor, out: Tensor | None = None) -> Tensor:
-    """``torch.fft.fft2(x)`` of a real ``x`` (the full, two-sided spectrum), from the half spectrum of
-    ``rfft2`` and its conjugate symmetry ``X[k1, k2] = conj X[-k1, -k2]``: ``fft2`` of a real tensor makes
-    it complex and runs a full complex transform (measured at 288², one thread: 0.19 vs 0.25 ms)."""
+    """``torch.fft.fft2(x)`` of a real ``x`` (the full, two-sided spectrum). With OpenCV, a complex transform
+    of ``x + 0i`` (0.16 ms at 288², one thread); else the half spectrum of ``rfft2`` and its conjugate
+    symmetry ``X[k1, k2] = conj X[-k1, -k2]`` (0.20 ms; ``torch.fft.fft2`` of a real tensor makes it complex
+    and runs MKL's full complex transform, 0.25 ms)."""
+    if dft.uses_opencv(x.device, _complex_dtype(x.dtype)):
+        xc = torch.complex(x, torch.zeros_like(x))
+        return dft.dft2(xc, out=xc if out is None else out)
     h = torch.fft.rfft2(x)
     fw = x.shape[-1]
     half = h.shape[-1]  # fw // 2 + 1
@@ -174,8 +182,19 @@ def real_spectrum(x: Tensor, out: Tensor | None = None) -> Tensor:
 def _pair_spectra(kernels: Tensor, fh: int, fw: int) -> Tensor:
     """Q_p(w) / (fh fw) with Q_p(w) = sum_j (k_2p + i k_2p+1)[j] e^{+i w.j} on the fh×fw grid:
     [N, ceil(B/2), fh, fw] complex. The 1/(fh fw) of the inverse transforms is folded in here (once per pair)
-    so that the many ``ifft2(..., norm="forward")`` of the products skip their scaling pass (~7% faster)."""
-    if kernels.shape[1] % 2:
+    so that the many unnormalised inverse transforms of the products skip their scaling pass (~7% faster)."""
+    n, b, k = kernels.shape[0], kernels.shape[1], kernels.shape[-1]
+    cdtype = _complex_dtype(kernels.dtype)
+    scale = 1.0 / (fh * fw)
+    if dft.uses_opencv(kernels.device, cdtype):
+        # zero-padded pairs, one full transform each: OpenCV's full 288² transform (0.09 ms) costs less than
+        # torch's pruned one (short axis first, 0.15 ms)
+        q = kernels.new_zeros(n, (b + 1) // 2, fh, fw, dtype=cdtype)
+        qr = torch.view_as_real(q)[:, :, :k, :k]
+        torch.mul(kernels[:, 0::2], scale, out=qr[..., 0])
+        torch.mul(kernels[:, 1::2], scale, out=qr[:, : b // 2, ..., 1])
+        return dft.dft2(q, inverse=True, out=q)
+    if b % 2:
         kernels = F.pad(kernels, (0, 0, 0, 0, 0, 1))
     kc = torch.complex(kernels[:, 0::2], kernels[:, 1::2])
     # the normalised inverse DFT is (1/n) sum with e^{+iwj}; the short kernel axis first (pruned first stage)
@@ -250,7 +269,7 @@ def _tile_pass_serial(
             q = q_all[:, p0:p1] if q_all is not None else _pair_spectra(kernels[:, 2 * p0 : 2 * p1], fh, fw)
             if need_z:
                 torch.mul(xf.unsqueeze(2), q.unsqueeze(1), out=pbuf[:, :, :m])
-                z = torch.fft.ifft2(pbuf[:, :, :m], norm="forward")  # (out= would add a copy)
+                z = dft.dft2(pbuf[:, :, :m], inverse=True, out=pbuf[:, :, :m])
                 zr = torch.view_as_real(z)[..., :rows, :cols, :]  # [N, C, m, rows, cols, 2]
                 if fwd:
                     a = acc[:, :, :rows, :cols]
@@ -269,7 +288,7 @@ def _tile_pass_serial(
                 s = sbuf[:, :, :m]
                 sr = torch.view_as_real(s)[..., :rows, :cols, :]
                 torch.mul(vt[:, :, None, :, :, None], mt[:, None, p0:p1], out=sr)
-                sf = torch.fft.fft2(s)
+                sf = dft.dft2(s)  # out of place: s keeps its zeros outside rows×cols
                 if adj:
                     qc = q.conj().resolve_conj()
                     for i in range(m):
@@ -284,7 +303,7 @@ def _tile_pass_serial(
             a = acc[:, :, :rows, :cols]
             torch.add(a[..., 0], a[..., 1], out=out["y"][..., r0 : r0 + rows, c0 : c0 + cols])
         if adj:
-            full = torch.fft.ifft2(acc_a, norm="forward").real[..., : rows + k - 1, : cols + k - 1]
+            full = dft.dft2(acc_a, inverse=True, out=acc_a).real[..., : rows + k - 1, : cols + k - 1]
             out["a"][..., r0 : r0 + rows + k - 1, c0 : c0 + cols + k - 1] += full
     if gk:  # corr = ifft2(conj(acc_k)) = g_2p - i g_2p+1, only lags 0..K-1 are needed
         corr = torch.fft.ifft(acc_k.conj(), dim=-1)[..., :k]
@@ -424,7 +443,8 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
     Measured (K = 33, B = 25, C = 3, 2 threads, each call after a reference call, interleaved in one process)
     against per-helper accumulators summed at the end, one transform per channel for the last kernel and
     ``fft2`` of the real input: 256² "reflect" 9.09 -> 8.71 ms, 288² "valid" 8.94 -> 8.61 ms (the tail from the
-    last item to the return 0.4 -> 0.15 ms; 39 -> 38 transforms).
+    last item to the return 0.4 -> 0.15 ms; 39 -> 38 transforms). Then the transforms from torch.fft (MKL) to
+    OpenCV, in place, and the tile spectra in a buffer of the caller: 256² 8.88 -> 6.08 ms, 288² 8.82 -> 6.15 ms.
     """
     n, b = mixing.shape[:2]
     c = u.shape[1]
@@ -524,7 +544,7 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
         if "pbuf" not in state:
             state["pbuf"] = _workspace("pbuf", (n, c, 1, fh, fw), xf)
         prod = torch.mul(xf, q, out=state["pbuf"][:, : c1 - c0])
-        zr = torch.view_as_real(torch.fft.ifft2(prod, norm="forward"))[:, :, 0, :rows, :cols, :]
+        zr = torch.view_as_real(dft.dft2(prod, inverse=True, out=prod))[:, :, 0, :rows, :cols, :]
         if mt is None:  # several tiles: this pair's maps on this tile
             mt = _interleaved_maps(mixing, p, tiles[t])
 
@@ -553,7 +573,7 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
             buf.mul_(q)
         else:
             torch.mul(xf, q, out=buf)
-        z = torch.view_as_real(torch.fft.ifft2(buf, norm="forward"))[:, 0, 0, :rows, :cols, :]  # [N, r, c, 2]
+        z = torch.view_as_real(dft.dft2(buf, inverse=True, out=buf))[:, 0, 0, :rows, :cols, :]  # [N, r, c, 2]
         r0, tc0 = tiles[t][:2]
         m = mixing[:, b - 1, r0 : r0 + rows, tc0 : tc0 + cols]
 
@@ -569,7 +589,9 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
 
     try:
         if single:
-            val["x", 0] = mixing.new_empty(n, c, 1, fh, fw, dtype=_complex_dtype(mixing.dtype))
+            # a buffer of the calling thread, like the accumulator (fresh memory is page-faulted in by the helpers)
+            cdtype = _complex_dtype(mixing.dtype)
+            val["x", 0] = _workspace("xspec", (n, c, 1, fh, fw), mixing.new_empty(0, dtype=cdtype))
             split = min(npair, _SPLIT_PAIRS) if c > 1 else 0
             full = npair - split  # pairs with one item for all channels
             xdeps = [("xc", ci) for ci in range(c)]
