@@ -91,7 +91,7 @@ def pad_adjoint(y: Tensor, k: int, padding: str) -> Tensor:
 _TILE_MAX_CPU = 320  # largest FFT tile side on CPU: per output pixel 128–320 cost about the same, fewer
 # tiles cost less CPU in total (measured 16.5 vs 19.7 ms at 256² for 320 vs 192)
 _TILE_MAX_OTHER = 4096  # other devices: effectively one tile
-_CHUNK_TRANSFORMS = 3  # complex transforms per batched FFT call: one kernel pair × 3 channels stays in cache
+_CHUNK_TRANSFORMS = 3  # complex transforms per chunk of the serial pass: one kernel pair × 3 channels stays in cache
 _PARALLEL_MIN_WORK = 1 << 20  # N·C·B·Ho·Wo above which the kernel pairs are split over helper threads
 _SPLIT_PAIRS = 2  # one tile: the last kernel pairs as one item per channel (the helpers finish together)
 _DYNAMIC_FORWARD = True  # forward: helpers pull items from one list (else: a static split of the pairs)
