@@ -69,8 +69,13 @@ def _devices(value: str) -> int | str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    import os
+
     from blurbench.evaluation import evaluate
     from blurbench.leaderboard.table import render_markdown
+
+    if args.allow_subset:
+        os.environ["BLURBENCH_ALLOW_SUBSET"] = "1"  # the environment reaches the DDP ranks too
 
     entries = evaluate(args.suite, _csv(args.methods), _csv(args.datasets), args.out, args.devices,
                        args.accelerator, args.num_nodes, args.limit, args.data_root, progress=not args.no_progress)
@@ -78,6 +83,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out = args.out or f"runs/{args.suite}"
         print(render_markdown(entries, f"blurbench — {args.suite} suite"))
         print(f"Wrote {out}/results.jsonl and {out}/leaderboard.{{md,csv,json}}")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    import json
+
+    from blurbench.tasks.registry import MODEL_FORMS, methods
+
+    rows = []
+    for m in sorted(methods(), key=lambda m: (m.task, m.name)):
+        missing = m.missing_weights()
+        needs = [*(["GT blur field"] if m.uses_gt_field else []), *(f"weights {w}" for w in m.needs_weights)]
+        rows.append({"name": m.name, "task": m.task, "data_kind": m.data_kind, "needs": needs,
+                     "runnable": not missing, "missing": [f"blurbench zoo pull {w}" for w in missing],
+                     "in_default": m.in_default, "description": m.description})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = ["name", "task", "data", "needs", "runnable here"]
+    table = [[r["name"], r["task"], r["data_kind"], ", ".join(r["needs"]) or "–",
+              "yes" if r["runnable"] else "no: " + "; ".join(r["missing"])] for r in rows]
+    widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
+    for r in [header, ["-" * w for w in widths], *table]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    print(f"\n--methods (evaluate) and --method (predict) also take {MODEL_FORMS}.")
     return 0
 
 
@@ -124,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "name) and writes its outputs under the same names. Without --method, this is "
                                     "LightningCLI's predict (--config PATH|PRESET; see `blurbench predict --config "
                                     "X --help`).")
-    pr.add_argument("--method", required=True, help="a registered method (see README / `blurbench zoo list`)")
+    pr.add_argument("--method", required=True,
+                    help="a method: a registered name (`blurbench methods`) or a model (zoo name, hf-hub:ORG/NAME, "
+                         "converted directory, .ckpt, @FILE.yaml)")
     pr.add_argument("--input", required=True, help="image file, folder of images, or folder of frames")
     pr.add_argument("--output", required=True, help="output folder")
     pr.add_argument("--devices", type=_devices, default=1)
@@ -138,8 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "Interrupted runs resume without recomputing finished samples.")
     ev.add_argument("--suite", default="builtin", help="suite name (default: builtin, generated locally)")
     ev.add_argument("--methods", default="default",
-                    help="comma-separated method names, 'default' (every method but the slow video solvers; "
-                         "a few minutes on 2 CPU cores) or 'all'")
+                    help="comma-separated methods, 'default' (every method but the slow video solvers; a few "
+                         "minutes on 2 CPU cores) or 'all'; a method is a registered name (`blurbench methods`), a "
+                         "zoo name, hf-hub:ORG/NAME, a converted/exported directory, a .ckpt, or @FILE.yaml")
     ev.add_argument("--datasets", default=None, help="comma-separated dataset names of the suite (default: all)")
     ev.add_argument("--out", default=None, help="output directory (default: runs/<suite>)")
     ev.add_argument("--devices", type=_devices, default=1, help="devices per node (int or 'auto'; >1 uses DDP)")
@@ -148,8 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--num-nodes", type=int, default=1, help="number of nodes (multi-node DDP, e.g. under SLURM)")
     ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples of each dataset")
     ev.add_argument("--data-root", default=None, help="root of the dataset on disk (suites read from files)")
+    ev.add_argument("--allow-subset", action="store_true",
+                    help="accept a consistent subset of an on-disk split (labelled 'subset n/official')")
     ev.add_argument("--no-progress", action="store_true", help="hide progress bars")
     ev.set_defaults(func=cmd_evaluate)
+
+    me = sub.add_parser("methods", help="list the registered methods: task, data, what they need, runnable here",
+                        description="Every registered evaluation method. `--methods` also takes a zoo model name, "
+                                    "hf-hub:ORG/NAME, a directory written by `blurbench zoo convert`/`export`, a "
+                                    ".ckpt of `blurbench fit`, or @FILE.yaml (class_path + init_args of an evaluation "
+                                    "task, or of an nn.Module with `task:`, optional `weights:` and `io_range:`).")
+    me.add_argument("--json", action="store_true", help="print JSON")
+    me.set_defaults(func=cmd_methods)
 
     lb = sub.add_parser("leaderboard", help="render leaderboard tables from results",
                         description="Re-render leaderboard.{md,csv,json} from an evaluate output directory, or "

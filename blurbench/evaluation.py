@@ -58,25 +58,32 @@ class EvaluationPlan:
         return [(m, d) for m in self.methods for d in self.datasets if m.data_kind == d.kind]
 
 
-def plan(suite: str, method_names: Sequence[str] | None, dataset_names: Sequence[str] | None) -> EvaluationPlan:
+def plan(suite: str, method_names: Sequence[str | MethodSpec] | None, dataset_names: Sequence[str] | None
+         ) -> EvaluationPlan:
     """Resolve names and check every pair is runnable.
 
     ``None`` or ``["default"]`` is the default method set (every method but the slow ones), ``["all"]`` is
-    every registered method.
+    every registered method; both keep only methods whose weights are on this machine. Other entries are
+    registered names, model sources (``blurbench.tasks.registry.MODEL_FORMS``) or :class:`MethodSpec` objects.
     """
     all_sets = datasets(suite)
     chosen_sets = all_sets if not dataset_names else [get_dataset(suite, n) for n in dataset_names]
     kinds = {d.kind for d in chosen_sets}
-    if not method_names or list(method_names) == ["default"]:
-        chosen = [m for m in methods() if m.data_kind in kinds and m.in_default]
-    elif list(method_names) == ["all"]:
-        chosen = [m for m in methods() if m.data_kind in kinds]
+    if not method_names or list(method_names) in (["default"], ["all"]):
+        everything = list(method_names or []) == ["all"]
+        chosen = [m for m in methods() if m.data_kind in kinds and (everything or m.in_default)
+                  and not m.missing_weights()]
     else:
-        chosen = [get_method(n) for n in method_names]
+        chosen = [n if isinstance(n, MethodSpec) else get_method(n) for n in method_names]
         for m in chosen:
             if m.data_kind not in kinds:
                 raise ConfigError(f"method '{m.name}' evaluates {m.data_kind} data but the chosen datasets hold "
                                   f"{'/'.join(sorted(kinds))}", "pick datasets of its kind or another method")
+            m.check_runnable()
+        names = [m.name for m in chosen]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"a method is named twice: {', '.join(sorted({n for n in names if names.count(n) > 1}))}",
+                              "give each method once (or a distinct name)")
     return EvaluationPlan(suite, chosen, chosen_sets)
 
 
@@ -93,7 +100,7 @@ def make_trainer(out: Path, devices: int | str = 1, accelerator: str = "auto", n
     )
 
 
-def evaluate(suite: str = "builtin", method_names: Sequence[str] | None = None,
+def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | None = None,
              dataset_names: Sequence[str] | None = None, out: str | Path | None = None, devices: int | str = 1,
              accelerator: str = "auto", num_nodes: int = 1, limit: int | None = None,
              data_root: str | Path | None = None, progress: bool = True) -> list[dict[str, Any]]:
@@ -111,7 +118,10 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str] | None = None,
             dm.prepare_data()
         problems = dm.check()
         if problems:
-            raise DataError(problems[0], f"run `blurbench data check {spec.name}` for the full list")
+            subset = " (a consistent subset is accepted with --allow-subset or BLURBENCH_ALLOW_SUBSET=1)" if any(
+                "official count" in p for p in problems) else ""
+            root = f" --root {data_root}" if data_root else ""
+            raise DataError(problems[0], f"run `blurbench data check {spec.name}{root}` for the full list{subset}")
         modules[spec.name] = dm
     order = {spec.name: dm.ids()[:limit] if limit else dm.ids() for spec, dm in
              ((s, modules[s.name]) for s in the_plan.datasets)}
@@ -158,3 +168,21 @@ def _log_means(trainer: L.Trainer, method: str, dataset: str, rows: list[dict[st
     for logger in trainer.loggers:
         logger.log_metrics(means, step=0)
         logger.save()
+
+
+def evaluate_model(model: Any, suite: str = "builtin", datasets: Sequence[str] | None = None, *,
+                   task: str | None = None, name: str | None = None, io_range: Sequence[float] = (0.0, 1.0),
+                   baselines: Sequence[str] = (), out: str | Path | None = None, **kwargs: Any
+                   ) -> list[dict[str, Any]]:
+    """Evaluate a model in a notebook: ``blurbench.evaluate(net, task="deblurring", datasets=["motion"])``.
+
+    ``model``: an ``nn.Module`` or callable (``task`` = ``"deblurring"``: NCHW images in ``io_range``, default
+    [0, 1], in and out; ``"kernel-estimation"``: [0, 1] in, ``(kernels, mixing)`` out), an
+    :class:`~blurbench.tasks.base.EvaluationTask`, or any ``--methods`` string. ``baselines`` adds registered
+    methods (e.g. ``["identity"]``). Writes the same files as ``blurbench evaluate`` (``out``, default
+    ``runs/<suite>``) and returns the leaderboard entries. ``kwargs`` go to :func:`evaluate` (devices, limit, ...).
+    """
+    from blurbench.tasks.model_methods import method_from_model
+
+    spec = method_from_model(model, task=task, name=name, io_range=io_range)
+    return evaluate(suite, [spec, *baselines], datasets, out, **kwargs)

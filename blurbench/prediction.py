@@ -31,9 +31,10 @@ class _Writer(BasePredictionWriter):
 def predict(method: str, input_path: str | Path, output: str | Path, devices: int | str = 1,
             accelerator: str = "auto", progress: bool = True) -> Path:
     spec = get_method(method)
+    spec.check_runnable()
     if spec.uses_gt_field:
         raise ConfigError(f"method '{method}' needs the dataset's ground-truth blur field",
-                          "predict runs methods that need only the blurry input; see `blurbench zoo list`")
+                          "predict runs methods that need only the blurry input; see `blurbench methods`")
     datamodules: dict[str, Any] = {"image": ImageInputsDataModule, "detection": ImageInputsDataModule,
                                    "video": FrameSequenceDataModule}
     if spec.data_kind not in datamodules:

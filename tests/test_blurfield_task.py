@@ -11,7 +11,7 @@ import torch
 from blurbench.ops.field_loss import field_sq_distance, weighted_l1_kernel_distance, weighted_l2_kernel_distance
 from blurbench.ops.reblur import reblur
 from blurbench.ops.regions import sample_blur_field
-from blurbench.tasks.blurfield import BlurFieldEstimation, blurfield_losses, export_checkpoint, kernel_error
+from blurbench.tasks.blurfield import BlurFieldEstimation, blurfield_losses, kernel_error
 from blurbench.zoo.carbajal import BlurFieldNet
 
 from .conftest import run_cli
@@ -146,8 +146,10 @@ def test_cli_recipe_fast_dev_run(tmp_path):
     assert len(names) >= 15 and not names & (set(PHOTOS) | {"cat"})
 
 
-def test_export_checkpoint_roundtrip(tmp_path):
+def test_checkpoint_is_a_model_source_and_exports(tmp_path):
     import lightning as L
+
+    from blurbench.zoo import convert, load
 
     net = BlurFieldNet(kernel_size=33, num_basis=2, base_width=2, gamma=1.0)
     task = BlurFieldEstimation(net)
@@ -157,19 +159,13 @@ def test_export_checkpoint_roundtrip(tmp_path):
     trainer.fit(task, torch.utils.data.DataLoader([{k: v[0] for k, v in b.items()}], batch_size=1))
     ckpt = tmp_path / "t.ckpt"
     trainer.save_checkpoint(ckpt)
-    out = export_checkpoint(ckpt, "blurfield_tiny", tmp_path / "w", recipe="configs/blurfield/small_cpu.yaml")
-    side = json.loads((tmp_path / "w" / "blurfield_tiny.json").read_text())
-    assert side["arch"] == "BlurFieldNet" and side["ctor_args"]["base_width"] == 2
-    assert side["recipe"]["recipe"] == "configs/blurfield/small_cpu.yaml"
-    from blurbench.io import sha256_file
-    from blurbench.zoo.hub import read_checkpoint
-
-    assert side["sha256"] == sha256_file(out) and side["size"] == out.stat().st_size
-    sd = read_checkpoint(out)
-    for key, value in net.state_dict().items():
-        torch.testing.assert_close(sd[key], value)
-    # the wrong architecture cannot be exported as blurfield_small
-    from blurbench.errors import ConfigError
-
-    with pytest.raises(ConfigError):
-        export_checkpoint(ckpt, "blurfield_small", tmp_path / "w2")
+    direct = load(str(ckpt))  # the .ckpt itself: arch and arguments recorded by the task
+    assert direct.zoo_config["task"] == "kernel-estimation" and direct.zoo_config["ctor_args"]["base_width"] == 2
+    out = convert(None, ckpt, tmp_path / "w", recipe={"config": "configs/blurfield/small_cpu.yaml"})
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["arch"] == "BlurFieldNet" and cfg["ctor_args"]["base_width"] == 2 and cfg["ctor_args"]["gamma"] == 1.0
+    assert cfg["recipe"]["config"] == "configs/blurfield/small_cpu.yaml" and cfg["recipe"]["global_step"] == 1
+    exported = load(str(out))
+    for model in (direct, exported):
+        for key, value in net.state_dict().items():
+            torch.testing.assert_close(model.state_dict()[key], value)

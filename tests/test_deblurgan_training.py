@@ -145,26 +145,34 @@ def test_training_step_updates_both_networks_and_critic_gets_no_generator_grads(
     assert all(p.requires_grad for p in m.critic.parameters())  # restored after the generator step
 
 
-def test_export_and_shipped_generator(tmp_path):
-    from blurbench.tasks.gan_methods import ShippedGenerator, export_generator
+def test_export_then_evaluate_as_a_method(tmp_path):
+    from blurbench.tasks.model_methods import NetworkDeblurring
+    from blurbench.tasks.registry import get_method
 
     m = DeblurGANTraining(**TINY)
     ckpt = tmp_path / "last.ckpt"
     torch.save({"state_dict": m.state_dict(), "hyper_parameters": dict(m.hparams), "epoch": 3, "global_step": 7},
                ckpt)
-    path = export_generator(ckpt, "tiny_gan", "deblurgan/small_cpu", tmp_path / "w")
-    side = json.loads(path.with_suffix(".json").read_text())
-    assert side["arch"] == "DeblurGANGenerator" and side["ctor_args"] == TINY["generator_args"]
-    assert side["recipe"]["global_step"] == 7
-    assert "blurbench fit --config deblurgan/small_cpu" in side["recipe"]["command"]
-    task = ShippedGenerator("tiny_gan", str(tmp_path / "w"))
-    assert task.weights_sha256() == side["sha256"]
+    out = tmp_path / "w"
+    res = run_cli("zoo", "export", str(ckpt), "--out", str(out), "--name", "tiny-gan", "--recipe",
+                  "deblurgan/small_cpu", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["arch"] == "DeblurGANGenerator" and cfg["ctor_args"] == TINY["generator_args"]
+    assert cfg["task"] == "deblurring" and cfg["io_range"] == [-1.0, 1.0]
+    assert cfg["recipe"]["global_step"] == 7 and cfg["name"] == "tiny-gan"
+    assert "blurbench fit --config deblurgan/small_cpu" in cfg["recipe"]["command"]
+    spec = get_method(str(out))  # a directory is a method: deblurring on image datasets
+    assert (spec.task, spec.data_kind) == ("deblurring", "image")
+    task = spec.build()
+    assert isinstance(task, NetworkDeblurring) and task.weights_sha256() == cfg["weights_sha256"]
     x = torch.rand(1, 3, 21, 19)
     m.eval()
     torch.testing.assert_close(task.restore({"blurry": x}), from_gan_range(m.generator(to_gan_range(x))))
-    path.write_bytes(path.read_bytes()[:-4] + b"\0\0\0\0")  # same size, different content
+    weights = out / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")  # same size, different content
     with pytest.raises(DataError, match="sha256"):
-        ShippedGenerator("tiny_gan", str(tmp_path / "w"))
+        NetworkDeblurring(str(out))
 
 
 @pytest.mark.slow  # a subprocess with Lightning start-up and data preparation

@@ -96,7 +96,8 @@ def test_mean_kernel_and_oracle_on_a_non_uniform_field():
     assert mean_row["kernel_error"] > 0.01
 
 
-_SHIPPED = Path(__file__).resolve().parents[1] / "blurbench" / "zoo" / "weights" / "blurfield_small.safetensors"
+_SHIPPED = Path(__file__).resolve().parents[1] / "blurbench" / "zoo" / "weights" / "blurfield-small" / \
+    "model.safetensors"
 
 
 def test_shipped_blurfield_small_predicts_files(tmp_path):

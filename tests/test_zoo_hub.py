@@ -13,6 +13,7 @@ import torch
 
 from blurbench.errors import DataError
 from blurbench.zoo import hub as zoo_hub
+from blurbench.zoo import load as zoo_load
 from blurbench.zoo.carbajal import BlurFieldNet
 from blurbench.zoo.cards import entries_from_card
 from blurbench.zoo.registry import ModelSpec, WeightSource, register_model, unregister_model
@@ -70,7 +71,7 @@ def tiny_on_hub(hub: FakeHub) -> Iterator[tuple[str, BlurFieldNet, bytes, str]]:
 
 def test_pull_and_strict_load_from_the_hub(env: Path, hub: FakeHub, tiny_on_hub) -> None:
     name, net, data, commit = tiny_on_hub
-    model = zoo_hub.load(name)
+    model = zoo_load(name)
     assert _same_outputs(model, net)
     assert model.weights_sha256 == hashlib.sha256(data).hexdigest()
     assert ("HEAD", f"/deepinv/tiny-kernel/resolve/{commit}/tiny.pth", None) in hub.requests  # pinned revision
@@ -86,7 +87,7 @@ def test_checksum_mismatch_is_refused_and_removed_from_the_cache(env: Path, hub:
                                             revision=commit, sha256=hashlib.sha256(good).hexdigest(), size=len(good)))
     try:
         with pytest.raises(DataError, match="checksum mismatch") as err:
-            zoo_hub.load("test-tampered")
+            zoo_load("test-tampered")
         assert "removed from the cache" in err.value.message
         repo_dir = env / "hf" / "models--deepinv--tampered"
         assert not any(p.is_file() for p in (repo_dir / "blobs").iterdir())
@@ -101,12 +102,12 @@ def test_offline_warm_cache_works_and_cold_cache_explains(env: Path, hub: FakeHu
     zoo_hub.pull(name)
     n_requests = len(hub.requests)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert _same_outputs(zoo_hub.load(name), net)
+    assert _same_outputs(zoo_load(name), net)
     assert len(hub.requests) == n_requests  # no network at all
 
     monkeypatch.setenv("HF_HUB_CACHE", str(env / "cold"))
     with pytest.raises(DataError) as err:
-        zoo_hub.load(name)
+        zoo_load(name)
     text = str(err.value)
     assert "\n" not in text and "HF_HUB_OFFLINE" in text
     assert "deepinv/tiny-kernel" in text and "tiny.pth" in text and "--local-file" in text
@@ -115,7 +116,7 @@ def test_offline_warm_cache_works_and_cold_cache_explains(env: Path, hub: FakeHu
     local.write_bytes(data)
     path, _ = zoo_hub.pull(name, local_file=local)
     assert path == env / "bb" / "zoo" / name / "tiny.pth"
-    assert _same_outputs(zoo_hub.load(name), net)
+    assert _same_outputs(zoo_load(name), net)
 
 
 def test_cli_offline_cold_cache_one_line_for_the_real_entry(tmp_path: Path) -> None:
@@ -136,7 +137,7 @@ def test_url_download_resumes_with_range(env: Path, hub: FakeHub) -> None:
     _register("test-url", WeightSource(kind="url", url=url, filename="tiny_official.pth",
                                        sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
     try:
-        assert _same_outputs(zoo_hub.load("test-url"), net)
+        assert _same_outputs(zoo_load("test-url"), net)
         ranges = [r for m, p, r in hub.requests if p == "/files/tiny_official.pth" and r]
         assert ranges == [f"bytes={len(data) // 3}-"]
         target = env / "bb" / "zoo" / "test-url" / "tiny_official.pth"
@@ -154,12 +155,15 @@ def test_convert_push_pull_round_trip_with_results(env: Path, hub: FakeHub) -> N
                 "state_dict": {**{f"net.{k}": v for k, v in net.state_dict().items()},
                                **{f"critic.{k}": v for k, v in critic.state_dict().items()}}}, ckpt)
     leaderboard = env / "leaderboard.json"
-    leaderboard.write_text(json.dumps({"title": "t", "entries": [
-        {"task": "kernel-estimation", "method": "tiny-run", "dataset": "motion", "split": "test",
-         "protocol": "builtin motion, GT field", "source": "measured", "n": 8,
-         "metrics": {"kernel_error": 0.00123, "reblur_psnr": 31.5}, "seconds": 0.2},
-        {"task": "deblurring", "method": "identity", "dataset": "motion", "split": "test", "protocol": "",
-         "source": "measured", "n": 8, "metrics": {"psnr": 22.0}, "seconds": 0.0}]}))
+
+    def write_results(weights_sha256: str) -> None:
+        leaderboard.write_text(json.dumps({"title": "t", "entries": [
+            {"task": "kernel-estimation", "method": "tiny-run", "dataset": "motion", "split": "test",
+             "protocol": "builtin motion, GT field", "source": "measured", "n": 8,
+             "metrics": {"kernel_error": 0.00123, "reblur_psnr": 31.5}, "seconds": 0.2,
+             "provenance": {"weights_sha256": weights_sha256}},
+            {"task": "deblurring", "method": "identity", "dataset": "motion", "split": "test", "protocol": "",
+             "source": "measured", "n": 8, "metrics": {"psnr": 22.0}, "seconds": 0.0}]}))
     out = env / "converted"
     hub_env = hub.env(env / "hf") | {"BLURBENCH_CACHE": str(env / "bb")}
 
@@ -172,13 +176,19 @@ def test_convert_push_pull_round_trip_with_results(env: Path, hub: FakeHub) -> N
     assert cfg["source"]["sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
     assert _same_outputs(zoo_hub.load_local(out), net)
 
+    write_results("f" * 64)  # measured with other weights: refused, nothing uploaded
+    res = run_cli("zoo", "push", str(out), "--repo-id", "me/tiny-run", "--results", str(leaderboard), env=hub_env)
+    assert res.returncode == 2 and "measured with weights sha256 ffffffffffff" in res.stderr
+    assert not any(p.startswith("/api/models/me/tiny-run/commit") for _, p, _ in hub.requests)
+
+    write_results(cfg["weights_sha256"])
     res = run_cli("zoo", "push", str(out), "--repo-id", "me/tiny-run", "--results", str(leaderboard), env=hub_env)
     assert res.returncode == 0, res.stderr
     assert {"/api/repos/create", "/api/models/me/tiny-run/preupload/main",
             "/api/models/me/tiny-run/commit/main"} <= {p for m, p, _ in hub.requests if m == "POST"}
     assert hub.get_file("me/tiny-run", "model.safetensors") == (out / "model.safetensors").read_bytes()
 
-    pulled = zoo_hub.load("hf-hub:me/tiny-run")  # fresh HF cache: downloads config.json + model.safetensors
+    pulled = zoo_load("hf-hub:me/tiny-run")  # fresh HF cache: downloads config.json + model.safetensors
     assert _same_outputs(pulled, net)
 
     entries = entries_from_card("me/tiny-run")
@@ -202,4 +212,4 @@ def test_hub_repo_with_corrupt_weights_is_refused(env: Path, hub: FakeHub, tmp_p
     files["model.safetensors"] = files["model.safetensors"][:-4] + b"\0\0\0\0"
     hub.commit("me/corrupt", files)
     with pytest.raises(DataError, match="checksum mismatch"):
-        zoo_hub.load("hf-hub:me/corrupt")
+        zoo_load("hf-hub:me/corrupt")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 
 from blurbench.errors import ConfigError, DataError
 from blurbench.zoo import hub as zoo_hub
+from blurbench.zoo import load as zoo_load
 from blurbench.zoo import registry
 from blurbench.zoo.carbajal import CARBAJAL2021_NUM_PARAMS, BlurFieldNet
 from blurbench.zoo.registry import ModelSpec, WeightSource, get_model_spec, list_models, register_model
@@ -24,7 +26,8 @@ HEAVY = {"carbajal2021", "deblurganv2-fpn-inception"}  # 80M / 50M+ parameters: 
 
 def test_every_method_issue_model_is_registered() -> None:
     assert EXPECTED <= set(list_models())
-    assert set(list_models(pretrained=True)) == EXPECTED - {"deblurgan-v1"}  # its official link is dead
+    shipped = {"deblurgan-small", "deblurgan-small-resume", "deblurgan-small-reblur"}
+    assert set(list_models(pretrained=True)) == (EXPECTED | shipped) - {"deblurgan-v1"}  # its official link is dead
     assert list_models("deblurganv2-*") == ["deblurganv2-fpn-inception", "deblurganv2-fpn-mobilenet"]
 
 
@@ -48,7 +51,7 @@ def test_entry_metadata_is_complete_and_consistent(name: str) -> None:
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
                                   for n in sorted(EXPECTED)])
 def test_every_entry_builds_and_runs(name: str) -> None:
-    model = zoo_hub.load(name, pretrained=False).eval()
+    model = zoo_load(name, pretrained=False).eval()
     x = torch.rand(1, 3 if "drunet" not in name else 3, 64, 64)
     with torch.no_grad():
         out = model(x, 0.05) if "drunet" in name else model(x * 2 - 1 if "deblurgan" in name else x)
@@ -84,35 +87,38 @@ def test_zoo_list_cli_table_and_json() -> None:
 
 def test_unverified_source_is_refused_before_any_download() -> None:
     with pytest.raises(ConfigError, match="no known sha256.*refusing") as err:
-        zoo_hub.load("deblurganv2-fpn-mobilenet")
+        zoo_load("deblurganv2-fpn-mobilenet")
     assert "--sha256" in err.value.fix and "allow_unverified=True" in err.value.fix
 
 
 # ------------------------------------------------------------------------------------------ shipped files
-def test_export_shipped_weights_sidecar_and_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "shipped_weights_dir", lambda: tmp_path)
+SHIPPED = [n for n in list_models() if get_model_spec(n).weights.kind == "package"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_are_ordinary_pinned_zoo_entries(name: str) -> None:
+    spec = get_model_spec(name)
+    folder = registry.shipped_weights_dir() / spec.weights.filename
+    cfg = json.loads((folder / "config.json").read_text())
+    data = (folder / "model.safetensors").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == spec.weights.sha256 == cfg["weights_sha256"]
+    assert len(data) == spec.weights.size
+    assert (cfg["arch"], cfg["ctor_args"], cfg["task"]) == (spec.arch, spec.ctor_args, spec.task)
+    assert tuple(cfg["io_range"]) == spec.io_range
+    model = zoo_load(name)
+    assert model.weights_sha256 == spec.weights.sha256 and model.zoo_config["task"] == spec.task
+
+
+def test_tampered_shipped_weights_are_refused_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = registry.shipped_weights_dir() / "blurfield-small"
+    (tmp_path / "blurfield-small").mkdir()
+    data = (src / "model.safetensors").read_bytes()
+    target = tmp_path / "blurfield-small" / "model.safetensors"
+    target.write_bytes(data[:-8] + b"\0" * 8)  # same size, different bytes
     monkeypatch.setattr(zoo_hub, "shipped_weights_dir", lambda: tmp_path)
-    monkeypatch.setenv("BLURBENCH_CACHE", str(tmp_path / "cache"))
-    torch.manual_seed(1)
-    trained = BlurFieldNet(base_width=10).eval()
-    path = registry.export_shipped_weights(trained, "blurfield_small", recipe={"steps": 3, "seed": 1})
-    side = json.loads((tmp_path / "blurfield_small.json").read_text())
-    assert path == tmp_path / "blurfield_small.safetensors"
-    assert side["format"] == registry.SIDECAR_FORMAT and side["size"] == path.stat().st_size
-    assert side["arch"] == "blurfield_small" and side["recipe"] == {"steps": 3, "seed": 1}
-    assert get_model_spec("blurfield-small").resolved_weights().sha256 == side["sha256"]
-
-    model = zoo_hub.load("blurfield-small")
-    x = torch.rand(1, 3, 40, 48)
-    with torch.no_grad():
-        for a, b in zip(model(x), trained(x)):
-            assert torch.equal(a, b)
-    assert model.weights_sha256 == side["sha256"]
-
-    path.write_bytes(path.read_bytes()[:-8] + b"\0" * 8)  # same size, different bytes
     with pytest.raises(DataError, match="checksum mismatch"):
-        zoo_hub.load("blurfield-small")
-    assert path.exists()  # a package file is never deleted
+        zoo_load("blurfield-small")
+    assert target.exists()  # a package file is never deleted
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -160,7 +166,7 @@ def test_lightning_checkpoint_prefix_is_found_and_other_modules_dropped() -> Non
 
 
 def test_deblurgan_v1_official_layout_converts_through_the_registry_converter() -> None:
-    gen = zoo_hub.load("deblurgan-v1", pretrained=False)
+    gen = zoo_load("deblurgan-v1", pretrained=False)
     official = {f"module.{k}": v for k, v in gen.state_dict().items()}
     official["model.2.running_mean"] = torch.zeros(64)  # legacy InstanceNorm statistics (PyTorch <= 0.3)
     sd = zoo_hub.convert_checkpoint(official, get_model_spec("deblurgan-v1").weights.converter,
@@ -183,16 +189,16 @@ def test_dead_link_entry_loads_a_user_copy_only_when_allowed(tmp_path: Path, mon
     monkeypatch.setenv("BLURBENCH_CACHE", str(tmp_path / "cache"))
     with pytest.raises(DataError, match="dead"):
         zoo_hub.pull("deblurgan-v1")
-    gen = zoo_hub.load("deblurgan-v1", pretrained=False)
+    gen = zoo_load("deblurgan-v1", pretrained=False)
     copy = tmp_path / "latest_net_G.pth"
     torch.save({f"module.{k}": v for k, v in gen.state_dict().items()}, copy)  # official DataParallel layout
     with pytest.raises(ConfigError, match="refusing"):
         zoo_hub.pull("deblurgan-v1", local_file=copy)
-    loaded = zoo_hub.load("deblurgan-v1", local_file=copy, allow_unverified=True)
+    loaded = zoo_load("deblurgan-v1", local_file=copy, allow_unverified=True)
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), gen.state_dict().values()))
     digest = loaded.weights_sha256
-    assert zoo_hub.load("deblurgan-v1", sha256=digest).weights_sha256 == digest  # the cached copy, verified
+    assert zoo_load("deblurgan-v1", sha256=digest).weights_sha256 == digest  # the cached copy, verified
     with pytest.raises(DataError, match="checksum mismatch.*removed"):  # a failing cached copy is dropped
-        zoo_hub.load("deblurgan-v1", sha256="0" * 64)
+        zoo_load("deblurgan-v1", sha256="0" * 64)
     assert not (tmp_path / "cache" / "zoo" / "deblurgan-v1" / "latest_net_G.pth").exists()
-    assert zoo_hub.load("deblurgan-v1", local_file=copy, sha256=digest).weights_sha256 == digest
+    assert zoo_load("deblurgan-v1", local_file=copy, sha256=digest).weights_sha256 == digest

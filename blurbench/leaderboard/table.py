@@ -109,7 +109,11 @@ def render_markdown(entries: list[dict[str, Any]], title: str = "Leaderboard") -
                          f"{p.get('config_hash', '')} | {sha[:16] if sha != 'none' else 'none'} | "
                          f"{p.get('device', '')} | {p.get('torch', '')} | {p.get('date', '')} |")
         lines.append("")
-    published = [e for e in entries if e["source"] != "measured"]
+    carded = sorted({e.get("reference", "") for e in entries if e["source"] == "model card"})
+    if carded:
+        lines += ["Rows from model cards were measured with blurbench by the model's publisher (" + "; ".join(carded)
+                  + "); the weights sha256 they were measured with is in each card.", ""]
+    published = [e for e in entries if e["source"] == "published"]
     if published:
         refs = sorted({e.get("reference", "") for e in published if e.get("reference")})
         lines += ["Published rows are copied from the papers (" + "; ".join(refs) + "); their metric conventions "

@@ -54,7 +54,24 @@ class EvaluationTask(L.LightningModule):
             metrics = self.evaluate_batch(batch)
         _sync(self.device)
         seconds = (time.perf_counter() - start) / len(batch["id"])
+        self._log_means(metrics, "test")
         return [{"id": i, "metrics": m, "seconds": seconds} for i, m in zip(batch["id"], metrics)]
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        """As :meth:`test_step`, logged under ``val/`` (``blurbench validate`` with a task config)."""
+        with torch.inference_mode():
+            metrics = self.evaluate_batch(batch)
+        self._log_means(metrics, "val")
+        return [{"id": i, "metrics": m} for i, m in zip(batch["id"], metrics)]
+
+    def _log_means(self, metrics: list[dict[str, float]], stage: str) -> None:
+        """Batch means weighted by batch size, so that Lightning's epoch value is the per-sample mean that
+        `blurbench test/validate` print (``evaluate`` computes its own means from the stored rows)."""
+        names = sorted({k for m in metrics for k in m})
+        for name in names:
+            values = [m[name] for m in metrics if name in m]
+            self.log(f"{stage}/{name}", sum(values) / len(values), batch_size=len(values), on_epoch=True,
+                     on_step=False, sync_dist=True)
 
 
 class ImageRestorationTask(EvaluationTask):

@@ -36,10 +36,6 @@ Export: ``python -m blurbench.tasks.blurfield export CHECKPOINT [--name blurfiel
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -47,12 +43,12 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from blurbench.errors import BlurbenchError, ConfigError, DataError
+from blurbench.errors import DataError
 from blurbench.metrics.image import psnr
 from blurbench.ops.field_loss import field_sq_distance, weighted_l1_kernel_distance, weighted_l2_kernel_distance
 from blurbench.ops.reblur import reblur
 
-__all__ = ["BlurFieldEstimation", "blurfield_losses", "export_checkpoint", "kernel_error", "main"]
+__all__ = ["BlurFieldEstimation", "blurfield_losses", "kernel_error"]
 
 _NEEDED = ("sharp", "blurry", "kernels", "mixing", "weights")
 
@@ -211,63 +207,3 @@ class BlurFieldEstimation(L.LightningModule):
                 "class": f"{type(net).__module__}.{type(net).__qualname__}", "kernel_size": net.kernel_size,
                 "num_basis": net.num_basis, "base_width": net.base_width, "gamma": net.gamma,
             }
-
-
-# ------------------------------------------------------------------------------------------------ export
-def export_checkpoint(checkpoint: str | Path, name: str = "blurfield_small", out_dir: str | Path | None = None,
-                      recipe: str = "configs/blurfield/small_cpu.yaml") -> Path:
-    """Export a :class:`BlurFieldEstimation` checkpoint's network as shipped zoo weights (+ sidecar JSON)."""
-    from blurbench.zoo.carbajal import BlurFieldNet
-    from blurbench.zoo.registry import export_shipped_weights
-
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise DataError(f"{path}: checkpoint not found", "pass the .ckpt written by `blurbench fit`")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several types for corrupt files
-        raise DataError(f"{path}: unreadable checkpoint ({type(err).__name__})", "pass a Lightning .ckpt") from None
-    arch = ckpt.get("blurfield_network")
-    if arch is None:
-        raise ConfigError(f"{path}: no blur-field network description in the checkpoint",
-                          "export checkpoints written by BlurFieldEstimation with a BlurFieldNet network")
-    ctor = {k: arch[k] for k in ("kernel_size", "num_basis", "base_width", "gamma")}
-    net = BlurFieldNet(**ctor)
-    state = {k[len("network."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("network.")}
-    net.load_state_dict(state, strict=True)
-    small = ctor["kernel_size"] == 33 and ctor["num_basis"] == 25 and ctor["base_width"] == 10
-    if name == "blurfield_small" and not small:
-        raise ConfigError(f"{path}: network {ctor} is not the blurfield_small architecture (K 33, B 25, width 10)",
-                          "pass --name with another stem")
-    info = {"recipe": recipe, "checkpoint": path.name, "epoch": ckpt.get("epoch"),
-            "global_step": ckpt.get("global_step"),
-            "command": f"blurbench fit --config {Path(recipe).with_suffix('').relative_to('configs')} && "
-                       f"python -m blurbench.tasks.blurfield export {checkpoint}"
-            if recipe.startswith("configs/") else None}
-    if small:  # the zoo's blurfield_small factory, only gamma recorded
-        return export_shipped_weights(net, name, out_dir, recipe=info, arch="blurfield_small",
-                                      ctor_args={"gamma": ctor["gamma"]})
-    return export_shipped_weights(net, name, out_dir, recipe=info, arch="BlurFieldNet", ctor_args=ctor)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m blurbench.tasks.blurfield",
-                                     description="Blur-field training utilities.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    ex = sub.add_parser("export", help="export a checkpoint's network to blurbench/zoo/weights (+ sidecar)")
-    ex.add_argument("checkpoint")
-    ex.add_argument("--name", default="blurfield_small", help="file stem (default: blurfield_small)")
-    ex.add_argument("--out", default=None, help="output folder (default: the package's zoo/weights)")
-    ex.add_argument("--recipe", default="configs/blurfield/small_cpu.yaml", help="recipe recorded in the sidecar")
-    args = parser.parse_args(argv)
-    try:
-        target = export_checkpoint(args.checkpoint, args.name, args.out, args.recipe)
-    except BlurbenchError as err:
-        print(f"blurbench: error: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps({"weights": str(target), "size": target.stat().st_size}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

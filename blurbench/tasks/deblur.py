@@ -9,7 +9,6 @@ denoiser being ``"tv"`` (TV proximal step), ``"bilateral"`` or ``"drunet"`` (zoo
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -29,19 +28,11 @@ DENOISERS = ("tv", "bilateral", "drunet")
 
 
 def build_field_estimator(name: str, pretrained: bool = True) -> nn.Module:
-    """Zoo blur-field network ``name`` (e.g. ``blurfield-small``), eval mode; random weights if not ``pretrained``."""
+    """Blur-field network ``name`` (any source of :func:`blurbench.zoo.load`), frozen, eval mode; random weights
+    if not ``pretrained``."""
     from blurbench.zoo import load
-    from blurbench.zoo.registry import get_model_spec, read_sidecar
 
-    overrides: dict[str, Any] = {}
-    w = get_model_spec(name).resolved_weights()
-    if pretrained and w is not None and w.kind == "package" and w.filename:
-        # shipped weights record the constructor arguments they were trained with (e.g. gamma)
-        overrides.update((read_sidecar(Path(w.filename).stem, missing_ok=True) or {}).get("ctor_args", {}))
-    net = load(name, pretrained=pretrained, **overrides)
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net.eval()
+    return load(name, pretrained=pretrained).requires_grad_(False).eval()
 
 
 def estimate_field(net: nn.Module, blurry: Tensor) -> tuple[Tensor, Tensor]:

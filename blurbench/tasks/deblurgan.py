@@ -77,36 +77,38 @@ def align_sharp(sharp: Tensor, blurry: Tensor) -> Tensor:
     return sharp[..., dh // 2: dh // 2 + blurry.shape[-2], dw // 2: dw // 2 + blurry.shape[-1]]
 
 
-def load_generator_state(source: str, generator: nn.Module) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
+def load_generator_state(source: str, generator: nn.Module, arch: str | None = None,
+                         ctor_args: dict[str, Any] | None = None) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
     """(generator state, critic state or None) from ``source``.
 
-    ``source``: a Lightning ``.ckpt`` of this task (generator + critic), a ``.safetensors`` generator state
-    dict (e.g. a shipped ``blurbench/zoo/weights/deblurgan_small.safetensors``), an official DeblurGAN
-    ``.pth`` (converted with :func:`blurbench.zoo.convert.convert_deblurgan_v1`), or a zoo model name.
+    A Lightning ``.ckpt`` of this task gives the generator and its critic (resuming adversarial training);
+    every other form goes through :func:`blurbench.zoo.load` (zoo name, ``hf-hub:`` repo, converted directory,
+    official DeblurGAN v1 / v2 file, each through its own converter; ``#sha256=HEX`` verifies a file), with
+    ``arch``/``ctor_args`` naming the network a bare file holds.
     """
-    path = Path(source).expanduser()
+    from blurbench.zoo import load
+
+    path = Path(source.partition("#")[0]).expanduser()
     if path.suffix == ".ckpt":
         if not path.is_file():
             raise ConfigError(f"init_from: checkpoint {path} not found", "train the base recipe first or fix the path")
-        sd = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        from blurbench.zoo.hub import read_checkpoint
+
+        sd = read_checkpoint(path)["state_dict"]
         gen = {k[len("generator."):]: v for k, v in sd.items() if k.startswith("generator.")}
         critic = {k[len("critic."):]: v for k, v in sd.items() if k.startswith("critic.")}
-        return gen, critic or None
-    if path.suffix == ".safetensors":
-        if not path.is_file():
-            raise ConfigError(f"init_from: {path} not found", "export it first or fix the path")
-        from safetensors.torch import load_file
+        if gen:
+            return gen, critic or None
+    net = load(source, arch=arch, ctor_args=ctor_args)
+    if type(net) is not type(generator):
+        raise ConfigError(f"init_from {source} holds a {type(net).__name__} but the generator is a "
+                          f"{type(generator).__name__}", "set model.init_args.generator_arch (and generator_args) "
+                          f"to the network of {source}, e.g. {net.zoo_config.get('arch')}")
+    return net.state_dict(), None
 
-        return load_file(str(path)), None
-    if path.suffix in (".pth", ".pt", ".h5"):
-        if not path.is_file():
-            raise ConfigError(f"init_from: {path} not found", "fix the path")
-        from blurbench.zoo.convert import convert_deblurgan_v1
 
-        return convert_deblurgan_v1(torch.load(path, map_location="cpu", weights_only=True)), None
-    from blurbench.zoo import load
-
-    return load(source).state_dict(), None
+def _no_closure() -> None:
+    return None
 
 
 class DeblurGANTraining(L.LightningModule):
@@ -177,7 +179,8 @@ class DeblurGANTraining(L.LightningModule):
         self.content.load()
         init_from = self.hparams.get("init_from")
         if init_from:
-            gen, critic = load_generator_state(init_from, self.generator)
+            gen, critic = load_generator_state(init_from, self.generator, self.hparams.generator_arch,
+                                               self.hparams.generator_args)
             self._load_strict(self.generator, gen, f"init_from {init_from} (generator)")
             if critic is not None:
                 self._load_strict(self.critic, critic, f"init_from {init_from} (critic)")
@@ -214,7 +217,9 @@ class DeblurGANTraining(L.LightningModule):
             loss_d, logs = self.gan.critic_loss(self.critic, sharp, fake)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
-            opt_d.step()
+            # Through the strategy (precision plugin, AMP scaler) but not LightningOptimizer.step, which would
+            # count each critic update as a training step: `max_steps` and `global_step` count generator updates.
+            self.trainer.strategy.optimizer_step(opt_d.optimizer, _no_closure)
 
         self.critic.requires_grad_(False)  # the generator step must not accumulate critic gradients
         adv = self.gan.generator_loss(self.critic, sharp, fake)

@@ -118,26 +118,16 @@ class BlurFieldNetMethod(KernelEstimationTask):
     """A zoo blur-field network (:class:`blurbench.zoo.carbajal.BlurFieldNet`) run on the full blurry image.
 
     Args:
-        model: zoo name (``blurfield-small``: the weights shipped in the package; ``carbajal2021``: the released
-            network, from the Hub cache).
-        gamma: override of the network's input gamma; None = the value recorded with the weights (the shipped
-            model's sidecar ``ctor_args``), else the zoo default.
+        model: any model source of :func:`blurbench.zoo.load` (``blurfield-small``: shipped; ``carbajal2021``: the
+            released network, from the Hub cache; a converted directory, ``hf-hub:`` repo or training .ckpt).
+        gamma: override of the network's input gamma; None = the value recorded with the weights.
     """
 
     def __init__(self, model: str = "blurfield-small", gamma: float | None = None) -> None:
         super().__init__()
         from blurbench.zoo import load
-        from blurbench.zoo.registry import get_model_spec, read_sidecar
 
-        overrides: dict[str, Any] = {}
-        spec = get_model_spec(model)
-        w = spec.resolved_weights() if hasattr(spec, "resolved_weights") else None
-        if w is not None and getattr(w, "kind", None) == "package":
-            sidecar = read_sidecar(Path(w.filename).stem, missing_ok=True) or {}
-            overrides.update(sidecar.get("ctor_args", {}))
-        if gamma is not None:
-            overrides["gamma"] = gamma
-        self.network = load(model, **overrides)
+        self.network = load(model, **({"gamma": gamma} if gamma is not None else {}))
         self._sha256 = getattr(self.network, "weights_sha256", None)
 
     def weights_sha256(self) -> str | None:
@@ -192,28 +182,3 @@ class OracleUniform(KernelEstimationTask):
                           for s, b in zip(batch["sharp"], blurry)])
         n, _, h, w = blurry.shape
         return ks[:, None].to(blurry), blurry.new_ones(n, 1, h, w)
-
-
-def weights_available(model: str) -> bool:
-    """Whether zoo model ``model``'s weights are on this machine (shipped, copied to the zoo cache, or in the Hub
-    cache) — checked without any network access, so method registration stays offline and fast."""
-    from blurbench.zoo.hub import hub_cache_dir, zoo_cache_dir
-    from blurbench.zoo.registry import get_model_spec, shipped_weights_dir
-
-    spec = get_model_spec(model)
-    w = spec.weights
-    if w is None or not w.filename:
-        return False
-    if w.kind == "package":
-        return (shipped_weights_dir() / w.filename).is_file() and (
-            shipped_weights_dir() / f"{Path(w.filename).stem}.json").is_file()
-    if (zoo_cache_dir() / spec.name / w.filename).is_file():
-        return True
-    if w.kind == "hub" and w.repo_id:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-        except ImportError:  # pragma: no cover - huggingface_hub is a dependency
-            return False
-        found = try_to_load_from_cache(w.repo_id, w.filename, cache_dir=hub_cache_dir(), revision=w.revision)
-        return isinstance(found, str)
-    return False

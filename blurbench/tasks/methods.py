@@ -21,39 +21,26 @@ register_method(MethodSpec(
 
 # DeblurGAN family, CPU-trained and shipped (configs/deblurgan/small_cpu*.yaml): the Table 3 comparison of
 # Carbajal et al. 2021 at built-in size (base, resume-training control, + reblur consistency through F).
-# Each is registered only once its weights are shipped (blurbench/zoo/weights/<stem>.json), so that
-# `evaluate --methods all` never stops on a recipe that has not been trained and exported yet.
-from blurbench.tasks.gan_methods import ShippedGenerator, is_shipped  # noqa: E402
+# Every method is registered; one whose weights are not on this machine is left out of the default set and, named
+# explicitly, stops with one line saying which `blurbench zoo pull` brings them.
+from blurbench.tasks.model_methods import NetworkDeblurring  # noqa: E402
 
-for _name, _stem, _published, _text in (
-    ("deblurgan-small", "deblurgan_small", "deblurgan",
-     "DeblurGAN v1 recipe, reduced generator (ngf 16, 6 blocks), trained on CPU (configs/deblurgan/small_cpu)"),
-    ("deblurgan-small-resume", "deblurgan_small_resume", "deblurgan-resume",
-     "deblurgan-small + resumed training, no reblur loss: the control (configs/deblurgan/small_cpu_resume)"),
-    ("deblurgan-small-reblur", "deblurgan_small_reblur", "deblurgan+reblur",
-     "deblurgan-small fine-tuned with reblur consistency through frozen blurfield-small "
-     "(configs/deblurgan/small_cpu_reblur)"),
-):
-    if is_shipped(_stem):
-        register_method(MethodSpec(_name, "deblurring", "image", ShippedGenerator, _text,
-                                   config={"weights": _stem}, published_as=_published))
+for _name, _published in (("deblurgan-small", "deblurgan"), ("deblurgan-small-resume", "deblurgan-resume"),
+                          ("deblurgan-small-reblur", "deblurgan+reblur")):
+    from blurbench.zoo.registry import get_model_spec  # noqa: E402
 
-# Kernel estimation (table "kernel-estimation"): the shipped CPU-trained blur-field net and two baselines. The
-# released Carbajal et al. network is registered only when its 319 MB weights are already on this machine
-# (`blurbench zoo pull carbajal2021`), so `evaluate --methods all` never tries to download them.
-from blurbench.tasks.kernel_estimation import (  # noqa: E402
-    BlurFieldNetMethod,
-    MeanKernel,
-    OracleUniform,
-    weights_available,
-)
+    register_method(MethodSpec(_name, "deblurring", "image", NetworkDeblurring, get_model_spec(_name).description,
+                               config={"model": _name}, published_as=_published, needs_weights=(_name,)))
 
-if weights_available("blurfield-small"):
-    register_method(MethodSpec(
-        "blurfield-small", "kernel-estimation", "image", BlurFieldNetMethod,
-        "blur-field U-Net (width 10, K 33, B 25) trained on CPU (configs/blurfield/small_cpu), shipped weights",
-        config={"model": "blurfield-small"},
-    ))
+# Kernel estimation (table "kernel-estimation"): the shipped CPU-trained blur-field net and two baselines, and the
+# released Carbajal et al. network (319 MB: `blurbench zoo pull carbajal2021`).
+from blurbench.tasks.kernel_estimation import BlurFieldNetMethod, MeanKernel, OracleUniform  # noqa: E402
+
+register_method(MethodSpec(
+    "blurfield-small", "kernel-estimation", "image", BlurFieldNetMethod,
+    "blur-field U-Net (width 10, K 33, B 25) trained on CPU (configs/blurfield/small_cpu), shipped weights",
+    config={"model": "blurfield-small"}, needs_weights=("blurfield-small",),
+))
 register_method(MethodSpec(
     "mean-kernel", "kernel-estimation", "image", MeanKernel,
     "the training bank's mean camera-shake kernel everywhere (20,000 kernels, seed 2021)",
@@ -64,12 +51,11 @@ register_method(MethodSpec(
     "oracle: the best single kernel per image, least squares with the GT sharp image (simplex-constrained)",
     config={"kernel_size": 33, "pixels": 2048, "iterations": 500}, uses_gt_field=True,
 ))
-if weights_available("carbajal2021"):
-    register_method(MethodSpec(
-        "carbajal2021", "kernel-estimation", "image", BlurFieldNetMethod,
-        "Carbajal et al. 2021 released network (79.8M parameters, gamma 2.2), weights from the Hub cache",
-        config={"model": "carbajal2021"},
-    ))
+register_method(MethodSpec(
+    "carbajal2021", "kernel-estimation", "image", BlurFieldNetMethod,
+    "Carbajal et al. 2021 released network (79.8M parameters, gamma 2.2), weights from the Hub cache",
+    config={"model": "carbajal2021"}, needs_weights=("carbajal2021",),
+))
 
 from blurbench.tasks.gvd import GVDDeblur, VideoIdentity  # noqa: E402
 
@@ -108,7 +94,7 @@ register_method(MethodSpec(
 # with the oracle field or one estimated by a zoo network. Iteration counts keep each method near 1.5 s per 384-px
 # image on 2 CPU cores: an estimated field has B = 25 kernels (each re-blur ~6x the cost of a B <= 4 oracle field),
 # so the estimated-field variants run 10 iterations (HSD: 5 stages, same sigma range). Methods needing weights are
-# registered only when those weights are on this machine, so `evaluate --methods all` never stops for them.
+# left out of the default set while their weights are not on this machine.
 from blurbench.tasks.deblur import FieldDeblurring  # noqa: E402
 from blurbench.tasks.detection import FieldBlurDetection, LaplacianBlurDetection  # noqa: E402
 
@@ -119,57 +105,55 @@ register_method(MethodSpec(
     config={"field": "oracle", "solver": "hsd", "iterations": 30, "denoiser": "tv", "denoiser_args": _TV_PRIOR},
     uses_gt_field=True,
 ))
-if weights_available("blurfield-small"):
-    _EST = "field estimated by blurfield-small"
-    register_method(MethodSpec(
-        "rl-blurfield-small", "deblurring", "image", FieldDeblurring,
-        f"spatially varying Richardson-Lucy, 10 iterations, {_EST}",
-        config={"field": "blurfield-small", "solver": "rl", "iterations": 10},
-    ))
-    register_method(MethodSpec(
-        "tv-blurfield-small", "deblurring", "image", FieldDeblurring,
-        f"TV deconvolution (primal-dual, weight 0.003), 10 iterations, {_EST}",
-        config={"field": "blurfield-small", "solver": "tv", "iterations": 10, "solver_args": {"weight": 0.003}},
-    ))
-    register_method(MethodSpec(
-        "hsd-tv-blurfield-small", "deblurring", "image", FieldDeblurring,
-        f"HSD with a TV-prox denoiser, 10 iterations / 5 stages, {_EST}",
-        config={"field": "blurfield-small", "solver": "hsd", "iterations": 10, "solver_args": {"stages": 5},
-                "denoiser": "tv", "denoiser_args": _TV_PRIOR},
-    ))
-    register_method(MethodSpec(
-        "blurfield-small-detection", "blur-detection", "detection", FieldBlurDetection,
-        "blur mask from the blurfield-small field: mass of kernels with |k|_2 <= 0.25",
-        config={"field": "blurfield-small", "norm_threshold": 0.25, "mask_threshold": 0.5},
-    ))
-if weights_available("drunet-color"):  # DRUNet (32.6M params, 15 calls/image): out of the default CPU run
-    register_method(MethodSpec(
-        "hsd-drunet-oracle", "deblurring", "image", FieldDeblurring,
-        "HSD with DRUNet (drunet_color.pth), official schedule (30 iterations), ground-truth field",
-        config={"field": "oracle", "solver": "hsd", "iterations": 30, "denoiser": "drunet"}, uses_gt_field=True,
-        in_default=False,
-    ))
-    if weights_available("blurfield-small"):
-        register_method(MethodSpec(
-            "hsd-drunet-blurfield-small", "deblurring", "image", FieldDeblurring,
-            "HSD with DRUNet, official schedule (30 iterations), field estimated by blurfield-small",
-            config={"field": "blurfield-small", "solver": "hsd", "iterations": 30, "denoiser": "drunet"},
-            in_default=False,
-        ))
-    if weights_available("carbajal2021"):
-        register_method(MethodSpec(
-            "hsd-drunet-carbajal2021", "deblurring", "image", FieldDeblurring,
-            "Carbajal et al. 2021: released blur-field network + HSD with DRUNet (official schedule)",
-            config={"field": "carbajal2021", "solver": "hsd", "iterations": 30, "denoiser": "drunet"},
-            published_as="carbajal2021-hsd",
-            in_default=False,
-        ))
-if weights_available("carbajal2021"):
-    register_method(MethodSpec(
-        "carbajal2021-detection", "blur-detection", "detection", FieldBlurDetection,
-        "blur mask from the released Carbajal et al. 2021 network: mass of kernels with |k|_2 <= 0.25",
-        config={"field": "carbajal2021", "norm_threshold": 0.25, "mask_threshold": 0.5}, published_as="carbajal2021",
-    ))
+_EST = "field estimated by blurfield-small"
+_SMALL = ("blurfield-small",)
+register_method(MethodSpec(
+    "rl-blurfield-small", "deblurring", "image", FieldDeblurring,
+    f"spatially varying Richardson-Lucy, 10 iterations, {_EST}",
+    config={"field": "blurfield-small", "solver": "rl", "iterations": 10}, needs_weights=_SMALL,
+))
+register_method(MethodSpec(
+    "tv-blurfield-small", "deblurring", "image", FieldDeblurring,
+    f"TV deconvolution (primal-dual, weight 0.003), 10 iterations, {_EST}",
+    config={"field": "blurfield-small", "solver": "tv", "iterations": 10, "solver_args": {"weight": 0.003}},
+    needs_weights=_SMALL,
+))
+register_method(MethodSpec(
+    "hsd-tv-blurfield-small", "deblurring", "image", FieldDeblurring,
+    f"HSD with a TV-prox denoiser, 10 iterations / 5 stages, {_EST}",
+    config={"field": "blurfield-small", "solver": "hsd", "iterations": 10, "solver_args": {"stages": 5},
+            "denoiser": "tv", "denoiser_args": _TV_PRIOR}, needs_weights=_SMALL,
+))
+register_method(MethodSpec(
+    "blurfield-small-detection", "blur-detection", "detection", FieldBlurDetection,
+    "blur mask from the blurfield-small field: mass of kernels with |k|_2 <= 0.25",
+    config={"field": "blurfield-small", "norm_threshold": 0.25, "mask_threshold": 0.5}, needs_weights=_SMALL,
+))
+# DRUNet (32.6M params, 15 calls/image) and the released Carbajal et al. network: out of the default CPU run
+register_method(MethodSpec(
+    "hsd-drunet-oracle", "deblurring", "image", FieldDeblurring,
+    "HSD with DRUNet (drunet_color.pth), official schedule (30 iterations), ground-truth field",
+    config={"field": "oracle", "solver": "hsd", "iterations": 30, "denoiser": "drunet"}, uses_gt_field=True,
+    in_default=False, needs_weights=("drunet-color",),
+))
+register_method(MethodSpec(
+    "hsd-drunet-blurfield-small", "deblurring", "image", FieldDeblurring,
+    "HSD with DRUNet, official schedule (30 iterations), field estimated by blurfield-small",
+    config={"field": "blurfield-small", "solver": "hsd", "iterations": 30, "denoiser": "drunet"},
+    in_default=False, needs_weights=("drunet-color", "blurfield-small"),
+))
+register_method(MethodSpec(
+    "hsd-drunet-carbajal2021", "deblurring", "image", FieldDeblurring,
+    "Carbajal et al. 2021: released blur-field network + HSD with DRUNet (official schedule)",
+    config={"field": "carbajal2021", "solver": "hsd", "iterations": 30, "denoiser": "drunet"},
+    published_as="carbajal2021-hsd", in_default=False, needs_weights=("drunet-color", "carbajal2021"),
+))
+register_method(MethodSpec(
+    "carbajal2021-detection", "blur-detection", "detection", FieldBlurDetection,
+    "blur mask from the released Carbajal et al. 2021 network: mass of kernels with |k|_2 <= 0.25",
+    config={"field": "carbajal2021", "norm_threshold": 0.25, "mask_threshold": 0.5}, published_as="carbajal2021",
+    needs_weights=("carbajal2021",),
+))
 register_method(MethodSpec(
     "laplacian-blur", "blur-detection", "detection", LaplacianBlurDetection,
     "no-field baseline: blur score 1 / (1 + E / 5e-4), E = 9x9 mean of the squared Laplacian of the gray image "

@@ -39,7 +39,6 @@ initialisation, data, schedule and losses except the reblur term.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -57,43 +56,19 @@ REBLUR_PADDINGS = ("valid", "reflect")
 
 
 def load_blurfield(source: str, gamma: float | None = None) -> nn.Module:
-    """A frozen blur-field network from ``source``.
-
-    ``source``: a zoo name (``blurfield-small``, ``carbajal2021``: verified download/shipped file), a
-    ``.safetensors`` file (its sidecar ``<stem>.json`` gives arch/ctor_args; without one it is loaded into
-    ``blurfield_small``), or ``"random"`` (an untrained ``blurfield_small``, seed 0: for tests and plumbing
-    only). ``gamma`` overrides the network's preprocessing exponent.
+    """A frozen blur-field network from ``source``: any model source of :func:`blurbench.zoo.load` (zoo name,
+    ``hf-hub:`` repo, converted directory, training ``.ckpt``, official file with ``#sha256=``), or ``"random"``
+    (an untrained ``blurfield_small``, seed 0: for tests and plumbing only). ``gamma`` overrides the network's
+    preprocessing exponent. A bare weights file is read as the released Carbajal et al. architecture.
     """
-    from blurbench.zoo.carbajal import blurfield_small
-    from blurbench.zoo.registry import build_arch
+    from blurbench.zoo import load
 
     if source == "random":
         with torch.random.fork_rng():
             torch.manual_seed(0)
-            net = blurfield_small()
-    elif source.endswith(".safetensors"):
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"blurfield: {path} not found", "train/export it, or pass a zoo name or 'random'")
-        from safetensors.torch import load_file
-
-        from blurbench.zoo.hub import load_state_dict_strict
-
-        side = path.with_suffix(".json")
-        meta = json.loads(side.read_text()) if side.is_file() else {"arch": "blurfield_small", "ctor_args": {}}
-        net = build_arch(meta["arch"], meta.get("ctor_args") or {})
-        load_state_dict_strict(net, load_file(str(path)), f"blurfield {path}")
+            net = load("blurfield-small", pretrained=False)
     else:
-        from blurbench.zoo import load
-        from blurbench.zoo.registry import get_model_spec
-
-        spec = get_model_spec(source)
-        w = spec.resolved_weights()
-        if w is not None and w.kind == "package" and w.sha256 is None:
-            raise ConfigError(f"blurfield: zoo model '{source}' has no shipped weights yet "
-                              f"(blurbench/zoo/weights/{w.filename})", "train/export it first, or pass a "
-                              ".safetensors path, or 'random' for plumbing tests")
-        net = load(source)
+        net = load(source, arch="blurfield_carbajal2021")
     if gamma is not None:
         net.gamma = float(gamma)
     return net.eval().requires_grad_(False)
@@ -165,7 +140,7 @@ class ReblurFinetune(DeblurGANTraining):
 
     Args (beyond :class:`~blurbench.tasks.deblurgan.DeblurGANTraining`, whose ``init_from`` gives the
     pretrained generator and is required here):
-        blurfield: F, see :func:`load_blurfield` (zoo name, ``.safetensors`` path or ``"random"``).
+        blurfield: F, see :func:`load_blurfield` (any model source of :func:`blurbench.zoo.load`, or ``"random"``).
         blurfield_gamma: override F's input-preprocessing exponent (None: as F was trained).
         reblur_weight: λ_reblur; 0 gives the ``resume`` control (F is not loaded).
         reblur_gamma: exponent of the space the blur is linear in (1 = display space).
@@ -195,7 +170,7 @@ class ReblurFinetune(DeblurGANTraining):
         """The base task's files, then F (only when ``reblur_weight > 0``); needs ``init_from``."""
         if not self.hparams.get("init_from"):
             raise ConfigError("ReblurFinetune needs pretrained weights", "set model.init_args.init_from to a "
-                              "checkpoint, a .safetensors generator or a zoo name")
+                              "checkpoint, a converted directory, a zoo name or an official file")
         super().prepare_training()
         if self.reblur_weight > 0 and "blurfield" not in self._frozen:
             self._frozen["blurfield"] = load_blurfield(*self._blurfield_source)

@@ -30,6 +30,21 @@ class MethodSpec:
     in_default: bool = True
     #: part of the committed built-in leaderboard (`blurbench leaderboard --regenerate`)
     in_leaderboard: bool = True
+    #: zoo models whose weights it loads (a method is runnable once they are on this machine)
+    needs_weights: tuple[str, ...] = ()
+
+    def missing_weights(self) -> list[str]:
+        """The zoo models in ``needs_weights`` whose weights are not on this machine (checked offline)."""
+        from blurbench.zoo.hub import weights_on_disk
+
+        return [m for m in self.needs_weights if not weights_on_disk(m)]
+
+    def check_runnable(self) -> None:
+        """One-line error when weights are missing, before any model is built."""
+        missing = self.missing_weights()
+        if missing:
+            raise ConfigError(f"method '{self.name}' needs the weights of {', '.join(missing)}",
+                              " and ".join(f"`blurbench zoo pull {m}`" for m in missing))
 
     def build(self):
         module = self.factory(**self.config)
@@ -64,8 +79,20 @@ def methods(data_kind: str | None = None) -> list[MethodSpec]:
     return [m for m in _METHODS.values() if data_kind is None or m.data_kind == data_kind]
 
 
+#: what `--methods` accepts besides registered names
+MODEL_FORMS = ("a zoo model name, hf-hub:ORG/NAME, a directory written by `blurbench zoo convert`/`export`, a .ckpt "
+               "of `blurbench fit`, or @FILE.yaml (class_path + init_args of an evaluation task)")
+
+
 def get_method(name: str) -> MethodSpec:
+    """A registered method, or a method made from a model source or an ``@FILE.yaml`` definition."""
     _ensure_loaded()
-    if name not in _METHODS:
-        raise ConfigError(f"unknown method '{name}'", f"choose from: {', '.join(sorted(_METHODS))}")
-    return _METHODS[name]
+    if name in _METHODS:
+        return _METHODS[name]
+    from blurbench.tasks.model_methods import method_from_source
+    from blurbench.zoo.sources import is_model_source
+
+    if name.startswith("@") or is_model_source(name):
+        return method_from_source(name)
+    raise ConfigError(f"unknown method '{name}'", f"`blurbench methods` lists the registered ones; --methods also "
+                                                  f"takes {MODEL_FORMS}")

@@ -40,7 +40,11 @@ def _eval_results(entries: list[dict[str, Any]]) -> list[Any]:
 
     out = []
     for e in entries:
-        args = {"protocol": e.get("protocol") or "", "samples": e.get("n")}
+        prov = e.get("provenance") or {}
+        args = {"protocol": e.get("protocol") or "", "samples": e.get("n"), "source": "measured with blurbench",
+                "weights_sha256": prov.get("weights_sha256"), "blurbench_commit": prov.get("commit"),
+                "date": prov.get("date")}
+        args = {k: v for k, v in args.items() if v is not None}
         for metric, value in sorted(e["metrics"].items()):
             if value is None:
                 continue
@@ -87,6 +91,8 @@ def build_model_card(config: dict[str, Any], entries: list[dict[str, Any]], repo
     if entries:
         cols = sorted({m for e in entries for m in e["metrics"]})
         lines += ["## Results (measured with blurbench)", "",
+                  "Measured by `blurbench evaluate` with these weights (`model.safetensors` sha256 "
+                  f"`{config.get('weights_sha256', '')}`; provenance of each row in the `model-index` above).", "",
                   "| task | dataset | split | n | " + " | ".join(METRIC_INFO.get(c, (c,))[0] for c in cols) + " |",
                   "|---|---|---|---|" + "---|" * len(cols)]
         for e in entries:
@@ -156,6 +162,7 @@ def entries_from_card(source: str | Path) -> list[dict[str, Any]]:
         entry = groups.setdefault(key, {
             "task": key[0], "dataset": key[1], "split": key[2], "protocol": key[3], "method": method,
             "source": "model card", "n": args.get("samples"), "metrics": {}, "seconds": None, "reference": where,
+            "provenance": {k: args[k] for k in ("weights_sha256", "blurbench_commit", "date") if args.get(k)},
         })
         entry["metrics"][r.metric_type] = float(r.metric_value)
     return list(groups.values())

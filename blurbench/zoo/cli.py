@@ -16,7 +16,8 @@ examples:
   blurbench zoo pull carbajal2021
   blurbench zoo pull deblurganv2-fpn-mobilenet --local-file fpn_mobilenet.h5 --allow-unverified
   blurbench zoo convert drunet-color --checkpoint drunet_color.pth --out out/drunet-color
-  blurbench zoo convert --arch BlurFieldNet --arg base_width=10 --checkpoint run.ckpt --out out/mine
+  blurbench zoo convert --arch BlurFieldNet --arg base_width=10 --checkpoint weights.pth --out out/mine
+  blurbench zoo export runs/deblurgan/gopro_reblur/checkpoints/last.ckpt --out out/mine --recipe deblurgan/gopro_reblur
   blurbench zoo push out/mine --repo-id me/blurfield-mine --results runs/builtin/leaderboard.json
   blurbench zoo results me/blurfield-mine
 """
@@ -48,7 +49,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     header = ["name", "task", "arch", "weights", "sha256", "size", "licence"]
     rows = []
     for s in specs:
-        w = s.resolved_weights()
+        w = s.weights
         if w is None:
             loc, sha, size = "none", "–", "–"
         else:
@@ -59,7 +60,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, ["-" * w for w in widths], *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
-    notes = [(s.name, s.resolved_weights().note) for s in specs if s.weights and s.weights.note]
+    notes = [(s.name, s.weights.note) for s in specs if s.weights and s.weights.note]
     if notes:
         print("\nnotes:")
         for name, note in notes:
@@ -68,7 +69,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from blurbench.zoo.hub import HUB_PREFIX, load, pull
+    from blurbench.zoo.hub import HUB_PREFIX, pull
+    from blurbench.zoo.sources import load
 
     if args.name.startswith(HUB_PREFIX):
         model = load(args.name, revision=args.revision)
@@ -88,6 +90,28 @@ def cmd_convert(args: argparse.Namespace) -> int:
     out = convert(args.name, args.checkpoint, args.out, arch=args.arch, ctor_args=dict(args.arg or []),
                   prefix=args.prefix, model_name=args.model_name)
     print(f"wrote {out}/model.safetensors, config.json, README.md")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from blurbench.errors import ConfigError
+    from blurbench.zoo.hub import convert
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not (out / "config.json").is_file():
+        raise ConfigError(f"{out}: exists and is not a model directory", "pass a new or empty --out directory")
+    recipe: dict[str, Any] = {}
+    if args.recipe:
+        from blurbench.cli import resolve_config
+
+        recipe = {"config": args.recipe, "config_text": Path(resolve_config(args.recipe)).read_text(),
+                  "command": f"blurbench fit --config {args.recipe} && blurbench zoo export {args.checkpoint} "
+                             f"--out {args.out}" + (f" --name {args.name}" if args.name else "")
+                             + f" --recipe {args.recipe}"}
+    convert(None, args.checkpoint, out, model_name=args.name, recipe=recipe)
+    print(f"wrote {out}/model.safetensors, config.json, README.md (evaluate it: blurbench evaluate --methods {out})")
     return 0
 
 
@@ -149,6 +173,20 @@ def add_zoo_parser(subparsers) -> argparse.ArgumentParser:
     cv.add_argument("--prefix", default=None, help="keep keys under this prefix and strip it (e.g. 'net.')")
     cv.add_argument("--model-name", default=None, help="name recorded in config.json and the card")
     cv.set_defaults(func=cmd_convert)
+
+    ex = sub.add_parser("export", help="the network of a `blurbench fit` checkpoint -> our format (+ its recipe)",
+                        description="Write DIR/model.safetensors, config.json and README.md from a training "
+                                    "checkpoint (.ckpt): the network the task recorded (DeblurGAN generator, "
+                                    "blur-field network), its task and input range, and the recipe it was trained "
+                                    "with. DIR is "
+                                    "then a method (`evaluate --methods DIR`), an init_from/blurfield source, and "
+                                    "what `zoo push` uploads.")
+    ex.add_argument("checkpoint", help="a .ckpt written by `blurbench fit`")
+    ex.add_argument("--out", required=True, help="output directory (never inside the installed package unless you "
+                                                 "name it)")
+    ex.add_argument("--name", default=None, help="model name recorded in config.json (default: the file stem)")
+    ex.add_argument("--recipe", default=None, help="the config it was trained with (path or preset), recorded")
+    ex.set_defaults(func=cmd_export)
 
     ps = sub.add_parser("push", help="upload a converted directory to the Hub with results in its model card",
                         description="create_repo + upload_folder. With --results, the card's model-index carries "

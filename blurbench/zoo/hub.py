@@ -46,7 +46,7 @@ __all__ = [
     "CONFIG_FORMAT",
     "convert_checkpoint",
     "download_with_resume",
-    "load",
+    "load_registered",
     "load_local",
     "load_state_dict_strict",
     "pull",
@@ -54,6 +54,7 @@ __all__ = [
     "read_checkpoint",
     "save_local",
     "verify_file",
+    "weights_on_disk",
     "zoo_cache_dir",
 ]
 
@@ -235,14 +236,15 @@ def pull(name: str, *, sha256: str | None = None, allow_unverified: bool = False
          revision: str | None = None) -> tuple[Path, str]:
     """Fetch and verify the weight file of zoo model ``name``; returns ``(path, sha256)``. See the module doc."""
     spec = get_model_spec(name)
-    w = spec.resolved_weights()
+    w = spec.weights
     if w is None:
         raise ConfigError(f"{name}: architecture only, no weights", "use load(name, pretrained=False)")
     manual = zoo_cache_dir() / spec.name / (w.filename or "weights")
     if w.kind == "none" and local_file is None and not manual.is_file():
         raise DataError(f"{name}: no download available ({w.note or 'no source'})",
                         "if you have the file, pass --local-file PATH (with --sha256 or --allow-unverified)")
-    expected = (sha256 or w.sha256 or "").lower() or None
+    recorded = _recorded_digest(manual) if w.sha256 is None and local_file is None else None
+    expected = (sha256 or w.sha256 or recorded or "").lower() or None
     if revision is not None and revision != w.revision and sha256 is None and not allow_unverified:
         raise ConfigError(f"{name}: the registry's sha256 is for revision {w.revision}, not {revision}",
                           "pass --sha256 for that revision or --allow-unverified")
@@ -253,7 +255,8 @@ def pull(name: str, *, sha256: str | None = None, allow_unverified: bool = False
                           "unverified file", "check the file yourself and pass its digest with --sha256 HEX "
                           "(load(..., sha256=HEX)), or accept it unverified with --allow-unverified "
                           "(allow_unverified=True)")
-    size = w.size if (sha256 is None or expected == w.sha256) else None  # a user digest may be another file
+    # a digest from the user (given now, or recorded at a verified pull) may be of another file than the registry's
+    size = w.size if (sha256 is None and recorded is None) or expected == w.sha256 else None
 
     def checked(path: Path, remove: bool) -> tuple[Path, str]:
         digest = verify_file(path, expected, size, f"{name} ({w.filename})", remove_on_failure=remove)
@@ -271,15 +274,19 @@ def pull(name: str, *, sha256: str | None = None, allow_unverified: bool = False
             tmp = manual.with_name(manual.name + ".copy")
             shutil.copyfile(src, tmp)
             os.replace(tmp, manual)
+        if w.sha256 is None and sha256 is not None:
+            # the user vouched for this file: later loads by name verify against the same digest
+            atomic_write_json(_digest_record(manual), {"sha256": digest, "size": manual.stat().st_size,
+                                                       "from": str(src)})
         return manual, digest
+    if w.kind == "package":
+        path = shipped_weights_dir() / (w.filename or "") / "model.safetensors"
+        if not path.is_file():
+            raise DataError(f"{name}: {path} is not shipped in this installation",
+                            "reinstall blurbench (the package data holds the shipped weights)")
+        return checked(path, remove=False)
     if manual.is_file():
         return checked(manual, remove=True)
-    if w.kind == "package":
-        path = shipped_weights_dir() / (w.filename or "")
-        if not path.is_file() or w.sha256 is None:
-            raise DataError(f"{name}: {path} (or its sidecar .json) is not shipped in this installation",
-                            "reinstall blurbench, or export the weights with export_shipped_weights()")
-        return checked(path, remove=False)
     if w.kind == "hub":
         return checked(_hub_download(spec, w, revision, manual), remove=True)
     if w.kind == "url":
@@ -288,6 +295,40 @@ def pull(name: str, *, sha256: str | None = None, allow_unverified: bool = False
         return checked(download_with_resume(w.url or "", manual, expected_size=size), remove=True)
     raise DataError(f"{name}: no download available ({w.note or 'no source'})",
                     "if you have the file, pass --local-file PATH (with --sha256 or --allow-unverified)")
+
+
+def weights_on_disk(name: str) -> bool:
+    """Whether zoo model ``name``'s weights are on this machine (shipped, copied to the zoo cache, or in the Hub
+    cache), checked without any network access so that listing and planning stay offline and fast."""
+    spec = get_model_spec(name)
+    w = spec.weights
+    if w is None or not w.filename:
+        return False
+    if w.kind == "package":
+        return (shipped_weights_dir() / w.filename / "model.safetensors").is_file()
+    if (zoo_cache_dir() / spec.name / w.filename).is_file():
+        return True
+    if w.kind == "hub" and w.repo_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(w.repo_id, w.filename, cache_dir=hub_cache_dir(), revision=w.revision)
+        return isinstance(found, str)
+    return False
+
+
+def _digest_record(manual: Path) -> Path:
+    return manual.with_name(manual.name + ".sha256.json")
+
+
+def _recorded_digest(manual: Path) -> str | None:
+    """The digest a verified ``pull --local-file F --sha256 HEX`` recorded beside the cached copy."""
+    record = _digest_record(manual)
+    if not (record.is_file() and manual.is_file()):
+        return None
+    try:
+        return str(json.loads(record.read_text())["sha256"])
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None
 
 
 # ----------------------------------------------------------------------------------------- reading files
@@ -388,29 +429,55 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], w
 
 
 # ---------------------------------------------------------------------------------------------- loading
-def load(name: str, pretrained: bool = True, *, sha256: str | None = None, allow_unverified: bool = False,
-         local_file: str | Path | None = None, revision: str | None = None, **overrides: Any) -> nn.Module:
-    """Build zoo model ``name`` (``overrides`` update its constructor arguments) and load its verified weights.
+def load_registered(name: str, pretrained: bool = True, *, sha256: str | None = None,
+                    allow_unverified: bool = False, local_file: str | Path | None = None, revision: str | None = None,
+                    **overrides: Any) -> nn.Module:
+    """Build registered zoo model ``name`` (``overrides`` update its constructor arguments) and load its verified
+    weights. Use :func:`blurbench.zoo.load`, which also takes every other form of model source.
 
-    ``name`` may be ``hf-hub:ORG/REPO[@REVISION]`` for a repo in our format (written by ``blurbench zoo push``).
     The returned module is in eval mode and carries ``weights_sha256`` (the verified file digest, for provenance).
     """
-    if name.startswith(HUB_PREFIX):
-        return load_hub_repo(name[len(HUB_PREFIX):], revision=revision, **overrides)
     spec = get_model_spec(name)
     model = build_arch(spec.arch, {**spec.ctor_args, **overrides})
     if not pretrained:
         return model
     path, digest = pull(name, sha256=sha256, allow_unverified=allow_unverified, local_file=local_file,
                         revision=revision)
-    w = spec.resolved_weights()
+    w = spec.weights
     sd = convert_checkpoint(read_checkpoint(path), w.converter if w else "state_dict", set(model.state_dict()))
     load_state_dict_strict(model, sd, f"{name} ({path})")
     model.weights_sha256 = digest
     return model.eval()
 
 
-def _read_config(directory: Path) -> dict[str, Any]:
+def detect_converter(obj: Any, arch: str) -> str:
+    """The converter for a bare weights file meant for ``arch``: official DeblurGAN-v2 files are recognised by
+    their ``fpn.`` keys, DeblurGAN v1 files by the generator family; anything else is a plain state dict."""
+    from blurbench.zoo.convert import strip_prefix, unwrap_state_dict
+
+    if _is_lightning_checkpoint(obj):
+        return "state_dict"
+    try:
+        keys = list(strip_prefix(unwrap_state_dict(obj)))
+    except (TypeError, AttributeError):
+        return "state_dict"
+    if any(k.startswith("fpn.inception") for k in keys):
+        return "deblurganv2_fpn_inception"
+    if any(k.startswith(("fpn.features", "fpn.enc")) for k in keys):
+        return "deblurganv2_fpn_mobilenet"
+    family = {s.arch: s.weights.converter for s in _registered_specs() if s.weights is not None}
+    if arch in ("DeblurGANGenerator", "deblurgan_v1") or family.get(arch) == "deblurgan_v1":
+        return "deblurgan_v1"
+    return "state_dict"
+
+
+def _registered_specs() -> list[ModelSpec]:
+    from blurbench.zoo.registry import _REGISTRY
+
+    return list(_REGISTRY.values())
+
+
+def read_config(directory: Path) -> dict[str, Any]:
     cfg_path = directory / "config.json"
     if not cfg_path.is_file():
         raise DataError(f"{directory}: no config.json", "pass a directory written by `blurbench zoo convert`")
@@ -423,47 +490,55 @@ def _read_config(directory: Path) -> dict[str, Any]:
 def _load_our_format(cfg: dict[str, Any], weights: Path, what: str, remove_on_failure: bool,
                      overrides: Mapping[str, Any]) -> nn.Module:
     digest = verify_file(weights, cfg.get("weights_sha256"), None, what, remove_on_failure=remove_on_failure)
-    model = build_arch(cfg["arch"], {**cfg.get("ctor_args", {}), **overrides})
+    args = {**cfg.get("ctor_args", {}), **overrides}
+    model = build_arch(cfg["arch"], args)
     load_state_dict_strict(model, read_checkpoint(weights), what)
     model.weights_sha256 = digest
+    model.zoo_config = {k: cfg[k] for k in ("name", "arch", "task", "input_convention", "io_range") if k in cfg}
+    model.zoo_config["ctor_args"] = args
     return model.eval()
 
 
 def load_local(directory: str | Path, **overrides: Any) -> nn.Module:
     """Load a directory in our format (``config.json`` + ``model.safetensors``, sha256-checked, strict)."""
     directory = Path(directory)
-    cfg = _read_config(directory)
+    cfg = read_config(directory)
     weights = directory / "model.safetensors"
     if not weights.is_file():
         raise DataError(f"{directory}: no model.safetensors", "re-create it with `blurbench zoo convert`")
     return _load_our_format(cfg, weights, str(weights), False, overrides)
 
 
-def load_hub_repo(repo: str, revision: str | None = None, **overrides: Any) -> nn.Module:
-    """Load ``ORG/REPO[@REV]`` in our format from the Hub (through its cache; works offline when warm)."""
+def _hub_repo_file(repo: str, filename: str, revision: str | None = None) -> Path:
+    """One file of a Hub repo ``ORG/REPO[@REV]`` through the Hub cache (works offline when warm)."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     repo_id, _, rev = repo.partition("@")
-    rev = revision or rev or None
     offline = hub_offline()
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision or rev or None, endpoint=hub_endpoint(),
+                                    cache_dir=hub_cache_dir(), local_files_only=offline))
+    except LocalEntryNotFoundError:
+        reason = "HF_HUB_OFFLINE is set" if offline else f"the Hub ({hub_endpoint()}) is unreachable"
+        raise DataError(f"{repo_id}: {filename} is not in the Hub cache {hub_cache_dir()} and {reason}",
+                        f"run `blurbench zoo pull {HUB_PREFIX}{repo_id}` with network access, or download the "
+                        f"repo folder and pass the directory") from None
+    except (RepositoryNotFoundError, EntryNotFoundError) as err:
+        raise DataError(f"{repo_id}/{filename}: {str(err).splitlines()[0]}",
+                        "check the repo id (private repos need `hf auth login` or HF_TOKEN)") from None
 
-    def get(filename: str) -> Path:
-        try:
-            return Path(hf_hub_download(repo_id, filename, revision=rev, endpoint=hub_endpoint(),
-                                        cache_dir=hub_cache_dir(), local_files_only=offline))
-        except LocalEntryNotFoundError:
-            reason = "HF_HUB_OFFLINE is set" if offline else f"the Hub ({hub_endpoint()}) is unreachable"
-            raise DataError(f"{repo_id}: {filename} is not in the Hub cache {hub_cache_dir()} and {reason}",
-                            f"run `blurbench zoo pull {HUB_PREFIX}{repo_id}` with network access, or download the "
-                            f"repo folder and use load_local(DIR)") from None
-        except (RepositoryNotFoundError, EntryNotFoundError) as err:
-            raise DataError(f"{repo_id}/{filename}: {str(err).splitlines()[0]}",
-                            "check the repo id (private repos need `hf auth login` or HF_TOKEN)") from None
 
-    cfg = _read_config(get("config.json").parent)
-    weights = get("model.safetensors")
-    return _load_our_format(cfg, weights, f"{repo_id}/model.safetensors", True, overrides)
+def hub_repo_config(repo: str, revision: str | None = None) -> dict[str, Any]:
+    """``config.json`` of a Hub repo in our format (the weights are not downloaded)."""
+    return read_config(_hub_repo_file(repo, "config.json", revision).parent)
+
+
+def load_hub_repo(repo: str, revision: str | None = None, **overrides: Any) -> nn.Module:
+    """Load ``ORG/REPO[@REV]`` in our format from the Hub (through its cache; works offline when warm)."""
+    cfg = hub_repo_config(repo, revision)
+    weights = _hub_repo_file(repo, "model.safetensors", revision)
+    return _load_our_format(cfg, weights, f"{repo.partition('@')[0]}/model.safetensors", True, overrides)
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -492,32 +567,44 @@ _ARCH_METADATA = {"BlurFieldNet": "blurfield-small", "DRUNet": "drunet-color", "
 
 def convert(name: str | None, checkpoint: str | Path, out_dir: str | Path, *, arch: str | None = None,
             ctor_args: Mapping[str, Any] | None = None, prefix: str | None = None,
-            model_name: str | None = None) -> Path:
+            model_name: str | None = None, recipe: Mapping[str, Any] | None = None) -> Path:
     """Convert an official file or a ``blurbench fit`` checkpoint to our format in ``out_dir``.
 
     ``name`` picks the zoo entry (architecture, converter, metadata); ``arch``/``ctor_args`` override it (e.g. a
-    trained net of another width). ``prefix`` selects the sub-module of a wrapped checkpoint (``net.``).
+    trained net of another width). A checkpoint of a blurbench training task needs neither: the network it holds
+    is recorded in it. ``prefix`` selects the sub-module of a wrapped checkpoint (``net.``). ``recipe`` records how
+    the weights were made (config, command, steps) in ``config.json``.
     """
+    from blurbench.zoo.registry import ARCH_IO_RANGE
+    from blurbench.zoo.sources import CKPT_SUFFIX, _checkpoint_network
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise DataError(f"{checkpoint}: no such file", "pass the checkpoint path to --checkpoint")
+    obj = read_checkpoint(checkpoint)
     spec = get_model_spec(name) if name else None
+    task = None
     if spec is None and arch is None:
-        raise ConfigError("convert needs a zoo model name or --arch", "`blurbench zoo list` shows the names")
+        if checkpoint.suffix != CKPT_SUFFIX and not _is_lightning_checkpoint(obj):
+            raise ConfigError("convert needs a zoo model name or --arch", "`blurbench zoo list` shows the names")
+        arch, recorded, found_prefix, task = _checkpoint_network(obj, checkpoint)
+        ctor_args = {**recorded, **(ctor_args or {})}
+        prefix = prefix or found_prefix
     arch = arch or spec.arch
     args = {**(spec.ctor_args if spec and arch == spec.arch else {}), **(ctor_args or {})}
     meta = spec or (get_model_spec(_ARCH_METADATA[arch]) if arch in _ARCH_METADATA else None)
     model = build_arch(arch, args)
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise DataError(f"{checkpoint}: no such file", "pass the checkpoint path to --checkpoint")
     source_sha = sha256_file(checkpoint)
-    obj = read_checkpoint(checkpoint)
-    w = spec.resolved_weights() if spec else None
-    sd = convert_checkpoint(obj, w.converter if w else "state_dict", set(model.state_dict()), prefix)
+    w = spec.weights if spec else None
+    converter = w.converter if w else detect_converter(obj, arch)
+    sd = convert_checkpoint(obj, converter, set(model.state_dict()), prefix)
     load_state_dict_strict(model, sd, str(checkpoint))
     official = bool(w and w.sha256 and w.sha256 == source_sha)
     config = {
         "name": model_name or (spec.name if spec else checkpoint.stem),
         "arch": arch, "ctor_args": args,
-        "task": meta.task if meta else "", "input_convention": meta.input_convention if meta else "",
+        "task": task or (meta.task if meta else ""), "input_convention": meta.input_convention if meta else "",
+        "io_range": list(meta.io_range if meta else ARCH_IO_RANGE.get(arch, (0.0, 1.0))),
         "license": spec.license if spec else "", "paper": meta.paper if meta else "",
         "description": spec.description if spec else f"{arch} {json.dumps(args)} converted from {checkpoint.name}",
         "source": {"file": checkpoint.name, "sha256": source_sha, "official": official,
@@ -525,7 +612,23 @@ def convert(name: str | None, checkpoint: str | Path, out_dir: str | Path, *, ar
                                                                                           else "file")),
                    "location": w.location() if official and w else str(checkpoint.name)},
     }
+    if recipe:
+        config["recipe"] = dict(recipe)
+        if isinstance(obj, Mapping):
+            config["recipe"].update(epoch=obj.get("epoch"), global_step=obj.get("global_step"))
     return save_local(model, out_dir, config)
+
+
+def _check_results_weights(entries: list[dict[str, Any]], weights_sha256: str, results: str | Path,
+                           directory: Path) -> None:
+    """Refuse results that were measured with other weights than the ones being pushed."""
+    for e in entries:
+        measured = str((e.get("provenance") or {}).get("weights_sha256") or "none").split(",")
+        if weights_sha256 not in measured:
+            raise DataError(f"{results}: {e['method']} on {e['dataset']} was measured with weights sha256 "
+                            f"{','.join(m[:12] for m in measured)}, not {directory}/model.safetensors "
+                            f"({weights_sha256[:12]})", f"evaluate this directory (`blurbench evaluate --methods "
+                            f"{directory}`) and push those results")
 
 
 def push(directory: str | Path, repo_id: str, *, results: str | Path | None = None, method: str | None = None,
@@ -540,11 +643,12 @@ def push(directory: str | Path, repo_id: str, *, results: str | Path | None = No
     from blurbench.zoo.cards import build_model_card, entries_for_model
 
     directory = Path(directory)
-    cfg = _read_config(directory)
+    cfg = read_config(directory)
     verify_file(directory / "model.safetensors", cfg.get("weights_sha256"), None, str(directory / "model.safetensors"))
     entries: list[dict[str, Any]] = []
     if results is not None:
         entries = entries_for_model(results, method or cfg["name"])
+        _check_results_weights(entries, cfg["weights_sha256"], results, directory)
         atomic_write_text(directory / "README.md", str(build_model_card(cfg, entries, repo_id=repo_id)))
     api = HfApi(endpoint=hub_endpoint(), token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)

@@ -5,8 +5,8 @@ the task, the input convention, the licence, the paper, and a :class:`WeightSour
 
 - ``hub``: a Hugging Face Hub repo id + filename (+ pinned revision), fetched with ``hf_hub_download``;
 - ``url``: an official URL outside the Hub, downloaded with resume into the blurbench cache;
-- ``package``: a file shipped inside this package (``blurbench/zoo/weights/``) whose sha256 and size are read
-  from the sidecar ``<stem>.json`` written by :func:`export_shipped_weights`;
+- ``package``: a directory in our format (``config.json`` + ``model.safetensors``, as written by
+  ``blurbench zoo export``) shipped inside this package (``blurbench/zoo/weights/<name>/``), sha256 pinned here;
 - ``none``: no working download (the reason is in ``note``).
 
 A source with ``sha256=None`` is *unverified*: :func:`blurbench.zoo.load` refuses it unless the caller passes an
@@ -17,36 +17,29 @@ Entries are registered explicitly below (no scanning); a duplicate name raises.
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from torch import nn
 
-from blurbench.errors import ConfigError, DataError
+from blurbench.errors import ConfigError
 
 __all__ = [
     "ARCHITECTURES",
-    "SIDECAR_FORMAT",
+    "ARCH_IO_RANGE",
     "ModelSpec",
     "WeightSource",
     "build_arch",
-    "export_shipped_weights",
     "get_model_spec",
     "list_models",
-    "read_sidecar",
     "register_model",
     "shipped_weights_dir",
 ]
 
 SourceKind = Literal["hub", "url", "package", "none"]
-#: ``format`` value of the sidecar JSON written beside a shipped ``.safetensors`` file.
-SIDECAR_FORMAT = "blurbench-zoo-weights/1"
 
 
 # ------------------------------------------------------------------------------------------ architectures
@@ -85,6 +78,14 @@ class _Architectures(Mapping):
 
 #: architecture name (as stored in ``config.json`` ``arch``) -> factory / class
 ARCHITECTURES: Mapping[str, Callable[..., nn.Module]] = _Architectures()
+
+_GAN_RANGE = (-1.0, 1.0)
+#: image value range of the architectures that do not work in [0, 1] (configs written before ``io_range``
+#: was recorded take it from here)
+ARCH_IO_RANGE: dict[str, tuple[float, float]] = {
+    "deblurgan_v1": _GAN_RANGE, "DeblurGANGenerator": _GAN_RANGE, "deblurganv2_fpn_mobilenet": _GAN_RANGE,
+    "deblurganv2_fpn_inception": _GAN_RANGE, "FPNGenerator": _GAN_RANGE,
+}
 
 
 def build_arch(arch: str, ctor_args: Mapping[str, Any] | None = None) -> nn.Module:
@@ -160,20 +161,11 @@ class ModelSpec:
     ctor_args: dict[str, Any] = field(default_factory=dict)
     weights: WeightSource | None = None
     code: str = ""
-
-    def resolved_weights(self) -> WeightSource | None:
-        """``weights`` with a package source's sha256/size filled in from its sidecar (if the file is shipped)."""
-        w = self.weights
-        if w is None or w.kind != "package":
-            return w
-        side = read_sidecar(Path(w.filename or "").stem, missing_ok=True)
-        if side is None:
-            return w
-        return WeightSource(**{**asdict(w), "sha256": side["sha256"], "size": side["size"]})
+    #: value range the network reads and writes images in: (0, 1), or (-1, 1) for the DeblurGAN family
+    io_range: tuple[float, float] = (0.0, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
-        w = self.resolved_weights()
-        return {**asdict(self), "weights": asdict(w) if w else None}
+        return asdict(self)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -211,65 +203,6 @@ def shipped_weights_dir() -> Path:
     return Path(str(resources.files("blurbench.zoo"))) / "weights"
 
 
-def read_sidecar(stem: str, directory: str | Path | None = None, missing_ok: bool = False) -> dict[str, Any] | None:
-    """Read ``<directory>/<stem>.json`` (default: the package's weights dir). Format (``SIDECAR_FORMAT``)::
-
-        {"format": "blurbench-zoo-weights/1", "file": "<stem>.safetensors", "sha256": "<64 hex>",
-         "size": <bytes>, "arch": "<ARCHITECTURES key>", "ctor_args": {...}, "num_params": <int>,
-         "recipe": {...how it was trained...}, "created": "<ISO 8601 UTC>", "torch": "<version>"}
-    """
-    path = Path(directory or shipped_weights_dir()) / f"{stem}.json"
-    if not path.is_file():
-        if missing_ok:
-            return None
-        raise DataError(f"{path}: sidecar missing", "re-export the weights with export_shipped_weights()")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON ({err})", "re-export the weights with export_shipped_weights()"
-                        ) from None
-    missing = [k for k in ("format", "file", "sha256", "size", "arch") if k not in data]
-    if missing or data.get("format") != SIDECAR_FORMAT:
-        raise DataError(f"{path}: not a {SIDECAR_FORMAT} sidecar (missing {missing or 'format'})",
-                        "re-export the weights with export_shipped_weights()")
-    return data
-
-
-def export_shipped_weights(model: nn.Module, name: str, out_dir: str | Path | None = None,
-                           recipe: Mapping[str, Any] | None = None, arch: str | None = None,
-                           ctor_args: Mapping[str, Any] | None = None) -> Path:
-    """Write ``<out_dir>/<stem>.safetensors`` and its sidecar ``<stem>.json`` (atomically); returns the file.
-
-    ``name`` is the file stem or the zoo name (``blurfield_small`` or ``blurfield-small``); ``out_dir`` defaults
-    to the package's ``blurbench/zoo/weights``. ``recipe`` records how the weights were made (data, steps,
-    seed, command, final metrics...). ``arch``/``ctor_args`` default to the zoo entry of that name. The state
-    dict is saved as contiguous CPU float tensors; load it back with ``blurbench.zoo.load(name)``.
-    """
-    from safetensors.torch import save
-
-    from blurbench.io import atomic_write_bytes, atomic_write_json, sha256_file
-
-    stem = name.replace("-", "_")
-    zoo_name = stem.replace("_", "-")
-    if arch is None:
-        spec = _REGISTRY.get(zoo_name) or _REGISTRY.get(name)
-        if spec is None:
-            raise ConfigError(f"export_shipped_weights: no zoo entry '{zoo_name}'", "pass arch= and ctor_args=")
-        arch, ctor_args = spec.arch, spec.ctor_args if ctor_args is None else ctor_args
-    out_dir = Path(out_dir or shipped_weights_dir())
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{stem}.safetensors"
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(target, save(state, metadata={"format": "pt", "arch": arch}))
-    atomic_write_json(out_dir / f"{stem}.json", {
-        "format": SIDECAR_FORMAT, "file": target.name, "sha256": sha256_file(target), "size": target.stat().st_size,
-        "arch": arch, "ctor_args": dict(ctor_args or {}), "num_params": sum(p.numel() for p in model.parameters()),
-        "recipe": dict(recipe or {}), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-    })
-    return target
-
-
 # ----------------------------------------------------------------------------------------------- entries
 _CARBAJAL_PAPER = ("Carbajal, Vitoria, Delbracio, Musé, Lezama, \"Non-uniform Blur Kernel Estimation via Adaptive "
                    "Basis Decomposition\", arXiv:2102.01026, 2021")
@@ -290,13 +223,14 @@ register_model(ModelSpec(
         sha256="a869f73b1902cc69f6e8093d7b91d83c8fcd78ddedf9005c256fd107ee3950af", size=319_358_293,
         note="sha256/size from the Hub LFS pointer of commit 83fc8ef"),
 ))
+_SHIPPED_NOTE = "shipped in the package; made by the recipe recorded in its config.json (`blurbench zoo export`)"
 register_model(ModelSpec(
-    name="blurfield-small", arch="blurfield_small", task="kernel-estimation",
-    input_convention=_BLURFIELD_INPUT,
+    name="blurfield-small", arch="blurfield_small", task="kernel-estimation", ctor_args={"gamma": 1.0},
+    input_convention=_BLURFIELD_INPUT.replace("gamma 2.2 sRGB, 1.0 linear", "trained with gamma 1.0: display space"),
     license="bsd-3-clause (blurbench)", paper=_CARBAJAL_PAPER + " (architecture; width 10, trained by blurbench)",
     description="CPU-trained small blur-field net (same structure, width 10, ~2.0M parameters), shipped in the package",
-    weights=WeightSource(kind="package", filename="blurfield_small.safetensors", converter="safetensors",
-                         note="sha256/size from the sidecar blurfield_small.json written by export_shipped_weights"),
+    weights=WeightSource(kind="package", filename="blurfield-small", converter="safetensors", note=_SHIPPED_NOTE,
+                         sha256="3526735427b22fd4f7e016590b71fdb2cfbb3e450a6370ce8aad2038dcc51f4f", size=7_831_648),
 ))
 register_model(ModelSpec(
     name="drunet-color", arch="drunet_color", task="denoising",
@@ -315,6 +249,7 @@ register_model(ModelSpec(
 ))
 register_model(ModelSpec(
     name="deblurgan-v1", arch="deblurgan_v1", task="deblurring", input_convention=_DEBLURGAN_INPUT,
+    io_range=_GAN_RANGE,
     license="BSD (upstream repository; unverified)",
     paper="Kupyn, Budzan, Mykhailych, Mishkin, Matas, \"DeblurGAN: Blind Motion Deblurring Using Conditional "
           "Adversarial Networks\", CVPR 2018",
@@ -331,6 +266,7 @@ _V2_PAPER = ("Kupyn, Martyniuk, Wu, Wang, \"DeblurGAN-v2: Deblurring (Orders-of-
 register_model(ModelSpec(
     name="deblurganv2-fpn-mobilenet", arch="deblurganv2_fpn_mobilenet", task="deblurring",
     input_convention=_DEBLURGAN_INPUT, license="BSD-3-Clause (upstream repository; unverified)", paper=_V2_PAPER,
+    io_range=_GAN_RANGE,
     code="https://github.com/VITA-Group/DeblurGANv2",
     description="DeblurGAN-v2 FPN over MobileNetV2 (FPN 128 / head 64)",
     weights=WeightSource(
@@ -342,6 +278,7 @@ register_model(ModelSpec(
 register_model(ModelSpec(
     name="deblurganv2-fpn-inception", arch="deblurganv2_fpn_inception", task="deblurring",
     input_convention=_DEBLURGAN_INPUT, license="BSD-3-Clause (upstream repository; unverified)", paper=_V2_PAPER,
+    io_range=_GAN_RANGE,
     code="https://github.com/VITA-Group/DeblurGANv2",
     description="DeblurGAN-v2 FPN over Inception-ResNet-v2 (FPN 256 / head 128)",
     weights=WeightSource(
@@ -350,3 +287,24 @@ register_model(ModelSpec(
         sha256=None, size=244_480_361,
         note="URL and size from the official README; sha256 unknown: pass --sha256 or --allow-unverified"),
 ))
+
+# The DeblurGAN family trained on CPU by the configs/deblurgan/small_cpu* recipes (Carbajal et al. 2021, Table 3 at
+# built-in size): base, resume-training control, + reblur consistency through frozen blurfield-small.
+_SMALL_GAN = {"ngf": 16, "n_blocks": 6}
+for _name, _sha, _text in (
+    ("deblurgan-small", "20063e0066209493372dd660264b5937e4e58e2f5a2820c8bac0bce60f5606a1",
+     "DeblurGAN v1 recipe, reduced generator (ngf 16, 6 blocks), trained on CPU (configs/deblurgan/small_cpu)"),
+    ("deblurgan-small-resume", "ae0a7b17ed3aac5e01472aaaed012b3df307a600b3ee5be311d0f46f327b6ae6",
+     "deblurgan-small + resumed training, no reblur loss: the control (configs/deblurgan/small_cpu_resume)"),
+    ("deblurgan-small-reblur", "a4a1908482616aa3c3715b7ec7690ea92e2a826c475290c3b882f559fac7e69a",
+     "deblurgan-small fine-tuned with reblur consistency through frozen blurfield-small "
+     "(configs/deblurgan/small_cpu_reblur)"),
+):
+    register_model(ModelSpec(
+        name=_name, arch="DeblurGANGenerator", task="deblurring", ctor_args=_SMALL_GAN,
+        input_convention=_DEBLURGAN_INPUT, license="bsd-3-clause (blurbench)",
+        paper="Kupyn et al. CVPR 2018 (architecture, reduced); trained by blurbench", description=_text,
+        io_range=_GAN_RANGE,
+        weights=WeightSource(kind="package", filename=_name, converter="safetensors", note=_SHIPPED_NOTE,
+                             sha256=_sha, size=1_979_628),
+    ))
