@@ -131,13 +131,12 @@ class RealBlurTele(_ECCScored):
     def list_records(self, split: str) -> list[PairRecord]:
         base = self.folder()
         canonical = TELE_FOLDERS[self.camera][0]
+        pairs = []
         if self.list_file(split).is_file():  # the authors' list: its pairs, its order
-            pairs = []
             for rec in read_pair_list(self.list_file(split), self.root):
                 blur, gt = (Path(*Path(rel_id(p, self.root)).parts[1:]) for p in (rec.blurry, rec.sharp))
                 pairs.append((base / blur, base / gt))
         else:
-            pairs = []
             for scene in sorted(p for p in base.iterdir() if p.is_dir()):
                 indices = {m.group(2) for side in ("blur", "gt") for p in sorted_images(scene / side)
                            if (m := re.fullmatch(r"(blur|gt)_(\d+)\.png", p.name))}
