@@ -99,14 +99,39 @@ def realblur(root: Path, size=(SIZE, SIZE)) -> Tree:
                 f"{f}/scene002/blur/blur_10.png", {"order": ["1", "2", "10"]})
 
 
-def realblur_tele(root: Path) -> Tree:
+#: RealBlur-Tele folders as the authors' test lists name them (rimchang/SRN-Deblur @ e143419,
+#: datalist/RealBlur_{J,R}_Tele_test_list.txt: 996 lines "gt_path blur_path " each, in this order)
+TELE_FOLDERS = {"J": "RealBlur-J-Tele_ECC_IMCORR_centroid_itensity_ref",
+                "R": "RealBlur-R-Tele_BM3D_ECC_IMCORR_centroid_itensity_ref"}
+#: the first pairs of those lists: (scene, index) in list order (scene166 opens the list, scene002 is line 638)
+TELE_PAIRS = (("scene166", 7), ("scene166", 2), ("scene166", 6), ("scene002", 7), ("scene002", 2))
+
+
+def realblur_tele(root: Path, folders: dict[str, str] | None = None, lists: bool = False) -> Tree:
+    """Both cameras; ``folders`` maps a camera to its folder (may include a parent, ``ReaBlur-R-Tele/...``).
+
+    ``lists`` also writes the authors' list files (with the lists' folder names) into the root.
+    """
     base, c = root / "RealBlur-Tele", _Counter()
-    f = "RealBlur-J-Tele_ECC_IMCORR_centroid_itensity_ref"
-    for scene in ("scene001", "scene002"):
-        for i in (1, 2):
-            c.pair(base / f / scene / "blur" / f"blur_{i}.png", base / f / scene / "gt" / f"gt_{i}.png")
-    return Tree(base, base / f / "scene002/blur/blur_1.png", base / f / "scene002/gt/gt_1.png",
-                f"{f}/scene002/blur/blur_1.png")
+    folders = {**TELE_FOLDERS, **(folders or {})}
+    for cam, folder in folders.items():
+        lines = []
+        for scene, i in TELE_PAIRS:
+            c.pair(base / folder / scene / "blur" / f"blur_{i}.png", base / folder / scene / "gt" / f"gt_{i}.png")
+            name = TELE_FOLDERS[cam]
+            lines.append(f"{name}/{scene}/gt/gt_{i}.png {name}/{scene}/blur/blur_{i}.png ")
+        if lists:
+            (base / f"RealBlur_{cam}_Tele_test_list.txt").write_text("\n".join(lines) + "\n")
+    f = folders["J"]
+    return Tree(base, base / f / "scene002/blur/blur_2.png", base / f / "scene002/gt/gt_2.png",
+                f"{TELE_FOLDERS['J']}/scene002/blur/blur_2.png")
+
+
+def realblur_tele_r(root: Path) -> Tree:
+    t = realblur_tele(root)
+    f = TELE_FOLDERS["R"]
+    return Tree(t.root, t.root / f / "scene166/blur/blur_6.png", t.root / f / "scene166/gt/gt_6.png",
+                f"{f}/scene166/blur/blur_6.png")
 
 
 def bsdb(root: Path) -> Tree:
@@ -131,22 +156,55 @@ def kohler(root: Path, frames: int = 2) -> Tree:
     return Tree(root, root / "Blurry2_5.png", root / "Image2/Kernel5/GroundTruth2_5_2.png", "Blurry2_5.png")
 
 
-def lai(root: Path) -> Tree:
+#: Lai et al. 2016, the authors' list files (phoenix104104/cvpr16_deblur_study @ d8751a8, list/):
+#: ground_truth.txt (25 names), synthetic_uniform.txt (each ground truth × kernel_01..04),
+#: synthetic_nonuniform.txt and gyro.txt (each ground truth × gyro_01..04), real.txt (100 names, first three here)
+LAI_GROUND_TRUTH = tuple(f"{cat}_0{i}" for cat in ("manmade", "natural", "people", "saturated", "text")
+                         for i in range(1, 6))
+LAI_KERNELS = ("kernel_01", "kernel_02", "kernel_03", "kernel_04")
+LAI_GYROS = ("gyro_01", "gyro_02", "gyro_03", "gyro_04")
+#: synthetic_nonuniform.txt as first committed (cbc1013), before the authors' "fix list" commit (ebaedad)
+LAI_GYROS_2016 = ("gyro_07", "gyro_16", "gyro_23", "gyro_24")
+LAI_REAL = ("bird", "boat1", "boy_statue")
+
+
+def lai(root: Path, images=("manmade_01", "text_05"), kernels=LAI_KERNELS[:2], gyros=LAI_GYROS[:2],
+        real: bool = True, nonuniform_dir: str = "synthetic_dataset/nonuniform") -> Tree:
+    """Uniform set ``{image}_{kernel}.png``, non-uniform set ``{image}_{gyro}.png``, kernels, trajectories, real set.
+
+    The tagged pair of an image is its ground truth and every blurred version of it.
+    """
     base, c = root / "Benchmark", _Counter()
     syn = base / "synthetic_dataset"
-    for k in (1, 2):
+    for n, kernel in enumerate(kernels, 1):
         kern = np.zeros((5, 5), np.uint8)
-        kern[2, : 2 + k] = 255
+        kern[2, : 1 + n] = 255
         (syn / "kernel").mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(syn / "kernel" / f"kernel_0{k}.png"), kern)
-    for cat in ("manmade", "text"):
-        k = c.pair(syn / "uniform" / f"{cat}_01_kernel_01.png", syn / "ground_truth" / f"{cat}_01.png")
-        write_image(syn / "uniform" / f"{cat}_01_kernel_02.png", k, seed=7000 + k)
-        write_image(syn / "nonuniform" / f"{cat}_01_kernel_01.png", k, seed=8000 + k)
-    for i in range(2):
-        c.pair(base / "real_dataset" / f"real_{i}.jpg", None)
-    return Tree(base, syn / "uniform/text_01_kernel_02.png", syn / "ground_truth/text_01.png",
-                "synthetic_dataset/uniform/text_01_kernel_02.png")
+        cv2.imwrite(str(syn / "kernel" / f"{kernel}.png"), kern)
+    for gyro in gyros:  # the trajectories run_synthesize_nonuniform.m reads (not read by blurbench)
+        (syn / "gyro" / gyro).mkdir(parents=True, exist_ok=True)
+        (syn / "gyro" / gyro / "gyro.txt").write_text("0 0 9.8 0 0 0 0.00\n")
+        (syn / "gyro" / gyro / "info.txt").write_text("0 0.1 0.2\n")
+    for image in images:
+        k = c.pair(syn / "uniform" / f"{image}_{kernels[0]}.png", syn / "ground_truth" / f"{image}.png")
+        for n, kernel in enumerate(kernels[1:]):
+            write_image(syn / "uniform" / f"{image}_{kernel}.png", k, seed=7000 + 10 * k + n)
+        for g, gyro in enumerate(gyros):
+            write_image(base / nonuniform_dir / f"{image}_{gyro}.png", k, seed=8000 + 10 * k + g)
+    if real:
+        for name in LAI_REAL:
+            c.pair(base / "real_dataset" / f"{name}.jpg", None)
+    image, kernel = images[-1], kernels[-1]
+    return Tree(base, syn / f"uniform/{image}_{kernel}.png", syn / f"ground_truth/{image}.png",
+                f"synthetic_dataset/uniform/{image}_{kernel}.png")
+
+
+def lai_nonuniform(root: Path) -> Tree:
+    syn = lai(root).root / "synthetic_dataset"
+    name = "text_05_gyro_02.png"
+    # a missing blurred image is caught by the count (no list of the set ships with it): delete a ground truth
+    return Tree(syn.parent, syn / "nonuniform" / name, syn / "ground_truth/text_05.png",
+                f"synthetic_dataset/nonuniform/{name}", {"missing": syn / "ground_truth/text_05.png"})
 
 
 def levin(root: Path) -> Tree:

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from blurbench.cli import main
 from blurbench.datamodules.catalog import get_checker
 from blurbench.errors import ConfigError, DataError
 
@@ -19,10 +20,12 @@ CASES = [
     ("gopro-gamma", trees.gopro_gamma, 5, True, ("missing", "unreadable", "size")),
     ("dvd", trees.dvd, 3, True, ("missing", "unreadable", "size")),
     ("realblur-j", trees.realblur, 3, True, ("missing", "unreadable", "size")),
-    ("realblur-j-tele", trees.realblur_tele, 4, True, ("missing", "unreadable", "size")),
+    ("realblur-j-tele", trees.realblur_tele, 5, True, ("missing", "unreadable", "size")),
+    ("realblur-r-tele", trees.realblur_tele_r, 5, True, ("missing", "unreadable", "size")),
     ("bsd-b", trees.bsdb, 3, True, ("missing", "unreadable", "size")),
     ("kohler", trees.kohler, 48, False, ("missing", "unreadable", "size")),
     ("lai-uniform", trees.lai, 4, True, ("missing", "unreadable", "size")),
+    ("lai-nonuniform", trees.lai_nonuniform, 4, True, ("missing", "unreadable", "size")),
     ("levin", trees.levin, 4, True, ("unreadable", "size")),
     ("reds4", trees.reds, 6, True, ("missing", "unreadable", "size")),
     ("hide", trees.hide, 3, True, ("missing", "unreadable", "size")),
@@ -111,6 +114,82 @@ def test_realblur_follows_list_order_and_scores_with_ecc(tmp_path):
     assert rows[0]["psnr"] == 100.0 and rows[0]["ssim"] == pytest.approx(1.0)
     (tmp_path / "RealBlur" / "RealBlur_J_test_list.txt").unlink()
     assert any("official list file missing" in p for p in _dm("realblur-j", tmp_path).check())
+
+
+def test_lai_sets_with_the_authors_names_need_only_what_they_read(tmp_path, capsys):
+    # the complete synthetic sets, named as in the authors' list files, and no real_dataset/
+    trees.lai(tmp_path, images=trees.LAI_GROUND_TRUTH, kernels=trees.LAI_KERNELS, gyros=trees.LAI_GYROS, real=False)
+    for name, split in (("lai-uniform", "uniform"), ("lai-nonuniform", "nonuniform")):
+        assert main(["data", "check", name, "--root", str(tmp_path)]) == 0  # strict: official counts too
+        out = capsys.readouterr().out
+        assert out.splitlines() == [f"{split}: 100 items (official 100)", f"{name}: complete"]
+    dm = get_checker("lai-nonuniform").factory(tmp_path, allow_subset=False)
+    recs = dm.build_test_dataset().records
+    expected = {f"{g}_{t}": g for g in trees.LAI_GROUND_TRUTH for t in trees.LAI_GYROS}
+    assert {r.id for r in recs} == {f"synthetic_dataset/nonuniform/{n}.png" for n in expected}
+    assert all(r.sharp.name == f"{expected[r.blurry.stem]}.png" for r in recs)
+    # the whole benchmark does read the real set: its check names the missing folder, in one line
+    assert main(["data", "check", "lai", "--root", str(tmp_path)]) == 2
+    problems = [line for line in capsys.readouterr().out.splitlines() if line.startswith("problem:")]
+    assert problems == [f"problem: {tmp_path / 'Benchmark' / 'real_dataset'}: not found"]
+
+
+def test_lai_nonuniform_first_list_names_and_script_output(tmp_path):
+    trees.lai(tmp_path / "a", gyros=trees.LAI_GYROS_2016)
+    ids = [r.id for r in _dm("lai-nonuniform", tmp_path / "a").build_test_dataset().records]
+    assert ids == [f"synthetic_dataset/nonuniform/{g}_{t}.png" for g in ("manmade_01", "text_05")
+                   for t in trees.LAI_GYROS_2016]
+    trees.lai(tmp_path / "b", nonuniform_dir="output/nonuniform")  # where run_synthesize_nonuniform.m writes
+    dm = _dm("lai-nonuniform", tmp_path / "b")
+    assert dm.check() == [] and [r.id for r in dm.build_test_dataset().records][0] == \
+        "output/nonuniform/manmade_01_gyro_01.png"
+    with pytest.raises(ConfigError, match="unknown Lai set"):
+        get_checker("lai").factory(tmp_path / "a", sets=("blurry",))
+
+
+R_TELE_SPELLINGS = [  # the authors' list name, then what their post-processing script writes, then the other mixes
+    "RealBlur-R-Tele_BM3D_ECC_IMCORR_centroid_itensity_ref",
+    "ReaBlur-R-Tele_ECC_IMCORR_centroid_itensity_ref",
+    "ReaBlur-R-Tele/ReaBlur-R-Tele_ECC_IMCORR_centroid_itensity_ref",
+    "RealBlur-R-Tele_ECC_IMCORR_centroid_itensity_ref",
+    "ReaBlur-R-Tele_BM3D_ECC_IMCORR_centroid_itensity_ref",
+]
+
+
+@pytest.mark.parametrize("lists", [False, True], ids=["scan", "list"])
+@pytest.mark.parametrize("folder", R_TELE_SPELLINGS)
+def test_realblur_tele_reads_every_spelling_with_the_lists_ids(tmp_path, folder, lists):
+    trees.realblur_tele(tmp_path, folders={"R": folder}, lists=lists)
+    dm = _dm("realblur-r-tele", tmp_path)
+    assert dm.check() == []
+    ds = dm.build_test_dataset()
+    canonical = trees.TELE_FOLDERS["R"]
+    expected = [f"{canonical}/{scene}/blur/blur_{i}.png" for scene, i in trees.TELE_PAIRS]
+    assert [r.id for r in ds.records] == (expected if lists else sorted(expected, key=_scene_index))
+    assert all(str(r.blurry).startswith(str(tmp_path / "RealBlur-Tele" / folder)) for r in ds.records)
+    s = ds[0]
+    assert trees.read_tag(s["blurry"]) == trees.read_tag(s["sharp"])
+
+
+def _scene_index(sample_id: str) -> tuple[str, int]:
+    parts = sample_id.split("/")
+    return parts[1], int(parts[3][len("blur_"):-len(".png")])
+
+
+def test_realblur_tele_official_count_and_listed_missing_pair(tmp_path, capsys):
+    tree = trees.realblur_tele(tmp_path, lists=True)
+    strict = get_checker("realblur-j-tele").factory(tmp_path, allow_subset=False)
+    assert strict.check() == [f"{tree.root}: split 'test' has 5 items, official count is 996"]
+    assert main(["data", "check", "realblur-tele", "--root", str(tmp_path), "--allow-subset"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["J/test: 5 items (official 996)", "R/test: 5 items (official 996)", "realblur-tele: complete"]
+    tree.blurry.unlink()  # a pair of the list: named, even though the folder no longer holds it
+    assert _dm("realblur-j-tele", tmp_path).check() == [f"{tree.blurry}: missing"]
+    # the 16-bit outputs of the authors' scripts are not the benchmark
+    j = tree.root / trees.TELE_FOLDERS["J"]
+    j.rename(j.with_name(j.name + "_unit16"))
+    problems = _dm("realblur-j-tele", tmp_path).check()
+    assert len(problems) == 1 and problems[0].startswith(f"{j}: not found")
 
 
 def test_kohler_scores_best_frame(tmp_path):

@@ -10,8 +10,17 @@ List lines are ``gt_path blur_path`` relative to the root; 3758 train / 980 test
 order of the list is the evaluation order; ids are the blur paths. Scores follow the official
 ``evaluation_RealBlur_ecc.py`` (:func:`blurbench.metrics.protocols.realblur_psnr_ssim`).
 
-RealBlur-Tele (``RealBlur-Tele.tar.gz``; test only): scenes in ``RealBlur-{J,R}-Tele_ECC_IMCORR_centroid_itensity_ref/``
-(folder names and counts unverified), listed by scanning ``sceneNNN/blur/blur_N.png`` ↔ ``gt/gt_N.png``.
+RealBlur-Tele (``RealBlur-Tele.tar.gz``; test only): 996 pairs per camera in 50 scenes, per the authors' lists
+``RealBlur_{J,R}_Tele_test_list.txt`` (github.com/rimchang/SRN-Deblur ``datalist/``, 2020-08-18), whose folders are
+``RealBlur-J-Tele_ECC_IMCORR_centroid_itensity_ref`` and ``RealBlur-R-Tele_BM3D_ECC_IMCORR_centroid_itensity_ref``.
+Every spelling the authors' post-processing scripts (RealBlur ``post_processing/RealBlur_Tele_Post_processing_code``)
+can produce is read too: for R, ``make_libraw_using_srgb_tele_dataset_main_resize.m`` writes
+``ReaBlur-R-Tele_ECC_IMCORR_centroid_itensity_ref`` (their typo, no ``_BM3D``), and the fixed spelling with or without
+``_BM3D`` is accepted; for J, ``make_srgb_tele_dataset_main_resize.m`` writes the list's name. Each folder may sit in
+the root or inside the scripts' camera folder (``RealBlur-J-Tele/``, ``ReaBlur-R-Tele/``, ``RealBlur-R-Tele/``); the
+16-bit ``..._unit16`` outputs are not the benchmark and are not read. When the list file is in the root its pairs are
+read in its order (missing files are then named); otherwise ``sceneNNN/blur/blur_N.png`` ↔ ``gt/gt_N.png`` are
+scanned. Ids are the list's blur paths (the authors' folder name), whatever the spelling on disk.
 
 BSD-B (``BSD_B_Centroid.zip``, 20,000 synthetic training pairs; RealBlur's training recipe): pairs from the
 list file ``BSB_B_Centroid_train.txt`` (RealBlur's spelling) or ``BSD_B_Centroid_train.txt`` in the root,
@@ -35,8 +44,14 @@ from blurbench.metrics.protocols import REALBLUR_PROTOCOL, realblur_psnr_ssim
 
 FOLDERS = {"J": "RealBlur-J_ECC_IMCORR_centroid_itensity_ref", "R": "RealBlur-R_BM3D_ECC_IMCORR_centroid_itensity_ref"}
 OFFICIAL_COUNTS = {"train": 3758, "test": 980}
-TELE_FOLDERS = {"J": "RealBlur-J-Tele_ECC_IMCORR_centroid_itensity_ref",  # (unverified)
-                "R": "RealBlur-R-Tele_ECC_IMCORR_centroid_itensity_ref"}  # (unverified)
+_TELE_SUFFIX = "_ECC_IMCORR_centroid_itensity_ref"
+#: camera -> accepted folder names, the authors' list name first (see the module docstring)
+TELE_FOLDERS = {"J": ("RealBlur-J-Tele" + _TELE_SUFFIX,),
+                "R": tuple(f"{p}-R-Tele{b}{_TELE_SUFFIX}" for p in ("RealBlur", "ReaBlur") for b in ("_BM3D", ""))}
+#: the scripts' camera folders that may wrap the folder above
+TELE_PARENTS = {"J": ("RealBlur-J-Tele",), "R": ("RealBlur-R-Tele", "ReaBlur-R-Tele")}
+#: pairs in the authors' test lists (RealBlur_{J,R}_Tele_test_list.txt)
+TELE_COUNTS = {"test": 996}
 BSDB_LISTS = ("BSB_B_Centroid_train.txt", "BSD_B_Centroid_train.txt")
 BSDB_COUNT = 20_000
 
@@ -91,7 +106,7 @@ class RealBlur(_ECCScored):
 
 class RealBlurTele(_ECCScored):
     name = "realblur-j-tele"
-    official_counts: dict[str, int | None] = {"test": None}  # (unverified) ~996 pairs per camera
+    official_counts: dict[str, int | None] = TELE_COUNTS
     top_folders = ("RealBlur-Tele",)
 
     def __init__(self, root: str | Path, split: str | None = None, *, camera: str = "J", **kwargs: Any) -> None:
@@ -100,18 +115,34 @@ class RealBlurTele(_ECCScored):
         self.camera = camera
         super().__init__(root, split, **kwargs)
 
+    def list_file(self, split: str) -> Path:
+        return self.root / f"RealBlur_{self.camera}_Tele_{split}_list.txt"
+
+    def folder(self) -> Path:
+        """The camera's folder on disk: the first accepted spelling found (in the root, then in a camera folder)."""
+        names = TELE_FOLDERS[self.camera]
+        for parent in (self.root, *(self.root / p for p in TELE_PARENTS[self.camera])):
+            for name in names:
+                if (parent / name).is_dir():
+                    return parent / name
+        raise DataError(f"{self.root / names[0]}: not found",
+                        f"expected RealBlur-Tele/<{' or '.join(names)}>/sceneNNN/{{blur,gt}}/")
+
     def list_records(self, split: str) -> list[PairRecord]:
-        base = self.root / TELE_FOLDERS[self.camera]
-        if not base.is_dir():
-            raise DataError(f"{base}: not found", "expected RealBlur-Tele/<camera folder>/sceneNNN/{blur,gt}/")
-        records = []
-        for scene in sorted(p for p in base.iterdir() if p.is_dir()):
-            indices = {m.group(2) for side in ("blur", "gt") for p in sorted_images(scene / side)
-                       if (m := re.fullmatch(r"(blur|gt)_(\d+)\.png", p.name))}
-            for i in sorted(indices, key=int):
-                blur = scene / "blur" / f"blur_{i}.png"
-                records.append(PairRecord(rel_id(blur, self.root), blur, scene / "gt" / f"gt_{i}.png"))
-        return records
+        base = self.folder()
+        canonical = TELE_FOLDERS[self.camera][0]
+        pairs = []
+        if self.list_file(split).is_file():  # the authors' list: its pairs, its order
+            for rec in read_pair_list(self.list_file(split), self.root):
+                blur, gt = (Path(*Path(rel_id(p, self.root)).parts[1:]) for p in (rec.blurry, rec.sharp))
+                pairs.append((base / blur, base / gt))
+        else:
+            for scene in sorted(p for p in base.iterdir() if p.is_dir()):
+                indices = {m.group(2) for side in ("blur", "gt") for p in sorted_images(scene / side)
+                           if (m := re.fullmatch(r"(blur|gt)_(\d+)\.png", p.name))}
+                pairs += [(scene / "blur" / f"blur_{i}.png", scene / "gt" / f"gt_{i}.png")
+                          for i in sorted(indices, key=int)]
+        return [PairRecord(f"{canonical}/{rel_id(blur, base)}", blur, gt) for blur, gt in pairs]
 
 
 class BSDB(PairedDataModule):
@@ -130,8 +161,9 @@ class BSDB(PairedDataModule):
 
 register("realblur", "realblur-j", RealBlur, "RealBlur-J test (980 pairs), ECC-aligned official scoring", camera="J")
 register("realblur", "realblur-r", RealBlur, "RealBlur-R test (980 pairs), ECC-aligned official scoring", camera="R")
-register("realblur-tele", "realblur-j-tele", RealBlurTele, "RealBlur-Tele J test, ECC-aligned scoring", camera="J")
-register("realblur-tele", "realblur-r-tele", RealBlurTele, "RealBlur-Tele R test, ECC-aligned scoring", camera="R")
+for _cam in TELE_FOLDERS:
+    register("realblur-tele", f"realblur-{_cam.lower()}-tele", RealBlurTele,
+             f"RealBlur-Tele {_cam} test (996 pairs), ECC-aligned scoring", camera=_cam)
 register("bsd-b", "bsd-b", BSDB, "BSD-B synthetic training pairs (RealBlur recipe)", evaluate=False)
 
 _HOME = "http://cg.postech.ac.kr/research/realblur/"

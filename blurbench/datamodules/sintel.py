@@ -68,8 +68,10 @@ class Sintel(PairedDataModule):
 
 SintelVideo = video_variant(Sintel, "sintel-final-video")
 
-register("sintel", "sintel-final", Sintel, "MPI Sintel training: final (blurred) vs clean frames, GT flow")
-register("sintel", "sintel-final-video", SintelVideo, "MPI Sintel training scenes as 5-frame windows with flow")
+register("sintel", "sintel-final", Sintel,
+         "MPI Sintel training: final (blurred) vs clean frames, GT flow; only the 1041 of 1064 frames with a flow file")
+register("sintel", "sintel-final-video", SintelVideo,
+         "MPI Sintel training scenes as 5-frame windows with flow (the 1041 of 1064 frames with a flow file)")
 register("sintel", "sintel", Sintel, "MPI Sintel training/test", evaluate=False)
 register_download(DownloadSpec(
     "sintel", sources=(Source("http://files.is.tue.mpg.de/sintel/MPI-Sintel-complete.zip"),),
