@@ -244,8 +244,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return args.func(args)
     except BlurbenchError as err:
-        print(f"blurbench: error: {err}", file=sys.stderr)
+        print(f"blurbench: error: {_one_line(err)}", file=sys.stderr)
         return 2
+
+
+def _one_line(err: BlurbenchError) -> str:
+    """The error's line; for one raised in a DataLoader worker, whose message PyTorch re-wraps with the worker's
+    traceback, the original line (the traceback's last line, after the exception class)."""
+    text = str(err)
+    if "\nOriginal Traceback" not in text:
+        return text
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    return last.split(": ", 1)[1] if last.startswith(("blurbench.errors.", "DataError", "ConfigError")) else last
 
 
 if __name__ == "__main__":

@@ -53,3 +53,23 @@ def test_predict_writes_same_names(tmp_path):
     assert (read_image(tmp_path / "out" / "a.png") == read_image(inputs / "a.png")).all()
     oracle = run_cli("predict", "--method", "rl-oracle", "--input", str(inputs), "--output", str(tmp_path / "o2"))
     assert oracle.returncode == 2 and "ground-truth blur field" in oracle.stderr
+
+
+def test_lightning_test_command_prints_the_metrics(tmp_path):
+    """`blurbench test` with an evaluation task reports the per-sample means it computed (it used to print none)."""
+    import json
+
+    from .conftest import run_cli
+
+    res = run_cli("test", "--model", "blurbench.tasks.model_methods.NetworkDeblurring", "--model.model",
+                  "deblurgan-small", "--data", "blurbench.datamodules.builtin.BuiltinImageDataModule", "--data.name",
+                  "motion", "--trainer.logger", "false", "--trainer.limit_test_batches", "2",
+                  "--trainer.enable_progress_bar", "false", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "test/psnr" in res.stdout and "test/ssim" in res.stdout
+    psnr = float(next(line for line in res.stdout.splitlines() if "test/psnr" in line).split()[-1])
+    ev = run_cli("evaluate", "--methods", "deblurgan-small", "--datasets", "motion", "--limit", "2", "--out",
+                 str(tmp_path / "run"), "--no-progress")
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert abs(psnr - sum(r["metrics"]["psnr"] for r in rows) / len(rows)) < 1e-4  # the same mean as evaluate

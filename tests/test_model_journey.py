@@ -142,6 +142,13 @@ def test_official_checkpoints_to_fine_tune_evaluate_publish(tmp_path: Path, hub:
     subset = cli("evaluate", "--suite", "gopro", "--data-root", str(tree), "--datasets", "gopro", "--methods",
                  "identity", "--out", str(tmp_path / "bad2"), ok=False)
     assert subset.returncode == 2 and "--allow-subset" in subset.stderr
+    crop = cli("fit", "--config", "deblurgan/gopro_reblur", "--data.init_args.root", str(tree),
+               "--data.init_args.allow_subset", "true", "--data.init_args.crop_size", "512",
+               "--model.init_args.init_from", str(exported), "--model.init_args.blurfield", "random",
+               "--model.init_args.content", "l1", "--trainer.max_steps", "1", "--trainer.accelerator", "cpu",
+               "--trainer.devices", "1", "--trainer.strategy", "auto", ok=False)
+    assert crop.returncode == 2 and "smaller than the training crop 512" in crop.stderr
+    assert "Traceback" not in crop.stderr and crop.stderr.count("blurbench: error") == 1
     wrong = cli("fit", "--config", "deblurgan/gopro_reblur", "--data.init_args.root", str(tree),
                 "--model.init_args.init_from", "deblurganv2-fpn-mobilenet", "--model.init_args.content", "l1",
                 "--trainer.max_steps", "1", "--trainer.accelerator", "cpu", "--trainer.devices", "1",

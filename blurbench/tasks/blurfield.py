@@ -31,7 +31,8 @@ Validation logs ``val/reblur_psnr`` (dB, display space, uint8-rounded, :func:`bl
 ``val/kernel_error`` (mean over all pixels of ``||k̂_x - k_x||₂``) and pictures (TensorBoard only): the
 per-pixel kernels drawn over the blurry image (predicted and GT), the mixing maps and the kernel basis.
 
-Export: ``python -m blurbench.tasks.blurfield export CHECKPOINT [--name blurfield_small] [--out DIR]``.
+Export: ``blurbench zoo export CHECKPOINT --out DIR [--name NAME] [--recipe PRESET]`` (the network is recorded in
+the checkpoint; the directory is then a method, a ``blurfield`` source and what ``zoo push`` uploads).
 """
 
 from __future__ import annotations

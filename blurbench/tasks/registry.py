@@ -92,7 +92,8 @@ def get_method(name: str) -> MethodSpec:
     from blurbench.tasks.model_methods import method_from_source
     from blurbench.zoo.sources import is_model_source
 
-    if name.startswith("@") or is_model_source(name):
+    # a name that looks like a path is resolved as one, so a typo in it is reported as a missing file
+    if name.startswith("@") or is_model_source(name) or "/" in name or name.endswith((".ckpt", ".pth", ".h5")):
         return method_from_source(name)
     raise ConfigError(f"unknown method '{name}'", f"`blurbench methods` lists the registered ones; --methods also "
                                                   f"takes {MODEL_FORMS}")
