@@ -138,7 +138,7 @@ def test_official_checkpoints_to_fine_tune_evaluate_publish(tmp_path: Path, hub:
     # bad inputs on the way: one line, exit 2
     bad = cli("evaluate", "--suite", "gopro", "--data-root", str(tree), "--methods", str(tmp_path / "nope"),
               "--out", str(tmp_path / "bad"), ok=False)
-    assert bad.returncode == 2 and "unknown method" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "nope' not found" in bad.stderr and "Traceback" not in bad.stderr
     subset = cli("evaluate", "--suite", "gopro", "--data-root", str(tree), "--datasets", "gopro", "--methods",
                  "identity", "--out", str(tmp_path / "bad2"), ok=False)
     assert subset.returncode == 2 and "--allow-subset" in subset.stderr
