@@ -10,27 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from blurbench.errors import BlurbenchError, ConfigError
+from blurbench.presets import resolve_config
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def configs_dir() -> Path:
-    return REPO_ROOT / "configs"
-
-
-def resolve_config(value: str) -> str:
-    """A YAML path as given, or a preset name (``blurfield/small_cpu``) resolved under ``configs/``."""
-    if Path(value).is_file():
-        return value
-    for candidate in (configs_dir() / value, configs_dir() / f"{value}.yaml"):
-        if candidate.is_file():
-            return str(candidate)
-    presets = sorted(str(p.relative_to(configs_dir()).with_suffix("")) for p in configs_dir().rglob("*.yaml"))
-    raise ConfigError(f"config '{value}' is neither a file nor a preset", f"presets: {', '.join(presets) or 'none'}")
 
 
 def _resolve_config_args(argv: list[str]) -> list[str]:

@@ -104,7 +104,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ConfigError(f"{out}: exists and is not a model directory", "pass a new or empty --out directory")
     recipe: dict[str, Any] = {}
     if args.recipe:
-        from blurbench.cli import resolve_config
+        from blurbench.presets import resolve_config
 
         recipe = {"config": args.recipe, "config_text": Path(resolve_config(args.recipe)).read_text(),
                   "command": f"blurbench fit --config {args.recipe} && blurbench zoo export {args.checkpoint} "
