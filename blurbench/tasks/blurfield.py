@@ -130,6 +130,11 @@ class BlurFieldEstimation(L.LightningModule):
         self.scheduler_factory = scheduler
         self.gamma = float(loss_gamma if loss_gamma is not None else getattr(network, "gamma", 1.0))
 
+    def setup(self, stage: str) -> None:
+        from blurbench.tasks.distributed import detect_unused_parameters
+
+        detect_unused_parameters(self)  # BlurFieldNet's grey-input stem gets no gradient from RGB batches
+
     # --------------------------------------------------------------------------------------- helpers
     def forward(self, blurry: Tensor) -> tuple[Tensor, Tensor]:
         return self.network(blurry)
