@@ -153,3 +153,27 @@ def test_in_process_main_cannot_start_ddp_ranks(tmp_path, monkeypatch, capsys):
     assert rc == 2 and "Traceback" not in err
     assert [x for x in err.splitlines() if x.startswith("blurbench: error")] == [
         next(x for x in err.splitlines() if "this program is not `blurbench`" in x)]
+
+
+def test_relaunch_argv0(tmp_path, monkeypatch):
+    """What the DDP launcher re-runs: `python -m blurbench`, the console script by absolute path, else nothing."""
+    import types
+
+    from blurbench.launch import relaunch_argv0
+
+    main = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    main.__spec__ = types.SimpleNamespace(name="blurbench.__main__")
+    monkeypatch.setattr(sys, "argv", ["/x/blurbench/__main__.py", "fit"])
+    assert relaunch_argv0() == "/x/blurbench/__main__.py"  # the launcher uses `-m blurbench.__main__`
+    main.__spec__ = types.SimpleNamespace(name="pytest")
+    assert relaunch_argv0() is None
+    main.__spec__ = None
+    script = tmp_path / "bin" / "blurbench"
+    script.parent.mkdir()
+    script.write_text("#!/usr/bin/env python\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["bin/blurbench", "fit"])
+    assert relaunch_argv0() == str(script.resolve())  # absolute: valid from any directory
+    monkeypatch.setattr(sys, "argv", ["bin/pytest", "fit"])
+    assert relaunch_argv0() is None
