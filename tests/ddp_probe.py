@@ -45,6 +45,7 @@ class RankProbe(L.Callback):
         in_optimizers = {id(p) for opt in trainer.optimizers for group in opt.param_groups for p in group["params"]}
         report = {
             "rank": trainer.global_rank, "world_size": trainer.world_size, "wrapper": type(wrapped).__name__,
+            "batches_per_epoch": trainer.num_training_batches,
             "wrapped_numel": sum(p.numel() for p in wrapped.parameters()),
             "trained_numel": sum(p.numel() for m in (pl_module.generator, pl_module.critic) for p in m.parameters()),
             "f_numel": sum(p.numel() for p in f.parameters()),

@@ -107,6 +107,7 @@ def test_reblur_recipe_ddp_keeps_blurfield_frozen_and_out_of_ddp(tmp_path):
     ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
     for r in ranks:
         assert r["world_size"] == 2 and r["wrapper"] == "DistributedDataParallel"
+        assert r["batches_per_epoch"] == 128 // 4 // 2  # the recipe's samples_per_epoch, shared by the ranks
         assert r["wrapped_numel"] == r["trained_numel"] and r["f_numel"] > 0  # DDP syncs G + critic, not F
         assert not r["f_in_wrapper"] and not r["f_in_optimizers"]
         assert not r["f_requires_grad"] and not r["f_training"]
