@@ -28,20 +28,16 @@ def _resolve_config_args(argv: list[str]) -> list[str]:
 
 
 def run_lightning_cli(argv: list[str]) -> int:
-    import lightning as L
-    from lightning.pytorch.cli import LightningCLI
+    """``blurbench fit|validate|test|predict ARGS``: LightningCLI under every DDP launcher (blurbench.launch)."""
+    from blurbench.launch import run_lightning_cli as run
 
-    # LightningCLI reads sys.argv itself (passing args= as well makes it warn); presets are resolved first.
-    saved = sys.argv
-    sys.argv = ["blurbench", *_resolve_config_args(argv)]
-    try:
-        LightningCLI(
-            L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
-            parser_kwargs={"parser_mode": "omegaconf"}, save_config_kwargs={"overwrite": True},
-        )
-    finally:
-        sys.argv = saved
-    return 0
+    return run(_resolve_config_args(argv))
+
+
+def _process_rank() -> int:
+    """This process's global rank once Lightning (or torchrun/SLURM) set one, else 0."""
+    rank_zero = sys.modules.get("lightning.fabric.utilities.rank_zero")
+    return int(getattr(getattr(rank_zero, "rank_zero_only", None), "rank", 0) or 0)
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -228,7 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return args.func(args)
     except BlurbenchError as err:
-        print(f"blurbench: error: {_one_line(err)}", file=sys.stderr)
+        rank = _process_rank()  # under torchrun/SLURM every rank reports: say which
+        print(f"blurbench: error{f' (rank {rank})' if rank else ''}: {_one_line(err)}", file=sys.stderr)
         return 2
 
 

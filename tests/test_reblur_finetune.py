@@ -150,14 +150,14 @@ def test_reblur_fit_fast_dev_run_cli(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_two_processes_train_generator_not_blurfield(pretrained):
-    """DDP (gloo, 2 CPU processes) with the recommended strategy: steps run, F stays out of the wrapped model."""
+    """DDP (gloo, 2 CPU processes), plain ddp_spawn: steps run, F stays out of the wrapped model."""
     import lightning as L
     from torch.utils.data import DataLoader
 
     data = [{"blurry": torch.rand(3, 40, 40), "sharp": torch.rand(3, 48, 48), "id": f"s{i}"} for i in range(8)]
     m = ReblurFinetune(**TINY, critic_steps=2, init_from=pretrained, blurfield="random", reblur_weight=10.0)
     before = [p.detach().clone() for p in m.generator.parameters()]
-    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn_find_unused_parameters_true", max_steps=2,
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", max_steps=2,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False)
     trainer.fit(m, DataLoader(data, batch_size=2))

@@ -233,6 +233,26 @@ def test_worker_streams_differ_across_workers_and_epochs(ade_root):
     assert len({tuple(x[:50].tolist()) for x in flat}) == len(flat)
 
 
+def test_ddp_ranks_share_samples_per_epoch_and_draw_their_own_fields(ade_root):
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+    from torch.utils.data import RandomSampler
+
+    dm = SyntheticBlurDataModule(ade_root, **{**SMALL, "batch_size": 1}, samples_per_epoch=6)
+    dm.setup("fit")
+    sampler = dm.train_dataloader().sampler
+    # Lightning replaces a RandomSampler under DDP (by one pass over the images) but wraps any other sampler
+    assert not isinstance(sampler, RandomSampler) and len(sampler) == 6
+    shards = [list(DistributedSamplerWrapper(sampler, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert [len(s) for s in shards] == [3, 3]  # the epoch's draws split between the ranks
+    ds = dm.datasets["train"]
+    reads = []
+    for rank in (0, 1):  # same torch seed, same index: another rank draws another crop and field
+        ds.rank = rank
+        torch.manual_seed(5)
+        reads.append(ds[0]["blurry"])
+    assert not torch.equal(reads[0], reads[1])
+
+
 def test_plain_folder_split_full_frame_gamma_and_noise(tmp_path):
     rng = np.random.default_rng(1)
     (tmp_path / "sub").mkdir()

@@ -32,7 +32,7 @@ Images smaller than the sharp crop are upscaled (bilinear; labels nearest) to fi
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,14 +41,14 @@ import cv2
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from blurbench.errors import DataError
 from blurbench.ops.kernels import GENERATOR_VERSION, KernelBank
 from blurbench.ops.regions import sample_blur_field
 
-__all__ = ["IMAGE_SUFFIXES", "SyntheticBlurDataModule", "SyntheticBlurDataset", "SyntheticDataError",
-           "SyntheticDataMissing", "SyntheticItem", "find_items"]
+__all__ = ["IMAGE_SUFFIXES", "DrawsWithReplacement", "SyntheticBlurDataModule", "SyntheticBlurDataset",
+           "SyntheticDataError", "SyntheticDataMissing", "SyntheticItem", "find_items"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _ADE_SPLITS = {"train": "training", "val": "validation", "test": "validation"}
@@ -187,6 +187,7 @@ class SyntheticBlurDataset(Dataset):
         self.noise_sigma = noise_sigma
         self.gamma = gamma
         self.seed = seed
+        self.rank = 0  # the DDP rank reading it (train streams differ per rank); set by the datamodule
 
     def __len__(self) -> int:
         return len(self.items)
@@ -197,8 +198,10 @@ class SyntheticBlurDataset(Dataset):
         # The DataLoader seeds torch's RNG per worker from a base seed it redraws every epoch (and
         # seed_everything makes that reproducible), so one draw from it gives a stream that differs per
         # epoch, worker and read, without relying on numpy's global state (duplicated across forked workers).
+        # Under DDP every rank starts from the same seed: its rank keeps two ranks drawing the same index from
+        # producing the same crop and field (rank 0, and a single process, keep the single-process stream).
         stream = int(torch.randint(0, 2**62, (1,)).item())
-        return np.random.default_rng([self.seed, stream, index])
+        return np.random.default_rng([self.seed, stream, index, *([self.rank] if self.rank else [])])
 
     def _fit(self, image: np.ndarray, labels: np.ndarray | None, need: int, path: Path
              ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -258,6 +261,24 @@ class SyntheticBlurDataset(Dataset):
             "sharp": sharp_t, "blurry": blurry.clamp_(0.0, 1.0), "kernels": kernels, "mixing": mixing,
             "weights": torch.from_numpy(field.weights), "id": item.id,
         }
+
+
+class DrawsWithReplacement(Sampler[int]):
+    """``num_samples`` indices drawn with replacement per epoch (a ``RandomSampler(replacement=True)`` stream).
+
+    A class of its own because under DDP Lightning *replaces* a RandomSampler by a DistributedSampler over the
+    dataset (one pass over the images: ``samples_per_epoch`` is lost) but *wraps* any other sampler, so each
+    rank gets its 1/world_size share of the ``num_samples`` draws of an epoch.
+    """
+
+    def __init__(self, data_source: Dataset, num_samples: int) -> None:
+        self.draws = RandomSampler(data_source, replacement=True, num_samples=num_samples)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.draws)
+
+    def __len__(self) -> int:
+        return len(self.draws)
 
 
 # ------------------------------------------------------------------------------------------ datamodule
@@ -345,9 +366,10 @@ class SyntheticBlurDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         hp = self.hparams
         ds = self._dataset(split)
+        ds.rank = self.trainer.global_rank if self.trainer is not None else 0
         sampler = None
         if split == "train" and hp.samples_per_epoch is not None:
-            sampler, shuffle = RandomSampler(ds, replacement=True, num_samples=hp.samples_per_epoch), False
+            sampler, shuffle = DrawsWithReplacement(ds, hp.samples_per_epoch), False
         batch = hp.batch_size if split == "train" else (hp.eval_batch_size or hp.batch_size)
         return DataLoader(ds, batch_size=batch, shuffle=shuffle, sampler=sampler, num_workers=hp.num_workers,
                           persistent_workers=hp.num_workers > 0)

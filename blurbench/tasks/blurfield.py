@@ -127,6 +127,11 @@ class BlurFieldEstimation(L.LightningModule):
         self.scheduler_factory = scheduler
         self.gamma = float(loss_gamma if loss_gamma is not None else getattr(network, "gamma", 1.0))
 
+    def setup(self, stage: str) -> None:
+        from blurbench.tasks.distributed import detect_unused_parameters
+
+        detect_unused_parameters(self)  # BlurFieldNet's grey-input stem gets no gradient from RGB batches
+
     # --------------------------------------------------------------------------------------- helpers
     def forward(self, blurry: Tensor) -> tuple[Tensor, Tensor]:
         return self.network(blurry)
@@ -153,9 +158,11 @@ class BlurFieldEstimation(L.LightningModule):
         loss = self.hparams.reblur_weight * rb + self.hparams.kernel_weight * kl
         n = batch["blurry"].shape[0]
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=n, on_step=on_step, on_epoch=True)
-        self.log(f"{stage}/reblur_loss", rb, batch_size=n, on_step=on_step, on_epoch=True)
-        self.log(f"{stage}/kernel_loss_{norm}", kl, batch_size=n, on_step=on_step, on_epoch=True)
+        # sync_dist: under DDP epoch means (and the checkpointed val metrics) cover every rank's samples
+        kw = {"batch_size": n, "on_step": on_step, "on_epoch": True, "sync_dist": True}
+        self.log(f"{stage}/loss", loss, prog_bar=True, **kw)
+        self.log(f"{stage}/reblur_loss", rb, **kw)
+        self.log(f"{stage}/kernel_loss_{norm}", kl, **kw)
         return loss, pred_k, pred_m, reblurred
 
     # ------------------------------------------------------------------------------------ lightning
@@ -166,9 +173,9 @@ class BlurFieldEstimation(L.LightningModule):
         _, pred_k, pred_m, reblurred = self._step(batch, "val")
         display = reblurred.clamp(0, 1).pow(1 / self.gamma) if self.gamma != 1 else reblurred.clamp(0, 1)
         n = display.shape[0]
-        self.log("val/reblur_psnr", psnr(display, batch["blurry"]).mean(), batch_size=n, prog_bar=True)
+        self.log("val/reblur_psnr", psnr(display, batch["blurry"]).mean(), batch_size=n, prog_bar=True, sync_dist=True)
         err = kernel_error(pred_k, pred_m, batch["kernels"], batch["mixing"])
-        self.log("val/kernel_error", err.mean().float(), batch_size=n, prog_bar=True)
+        self.log("val/kernel_error", err.mean().float(), batch_size=n, prog_bar=True, sync_dist=True)
         if batch_idx == 0:
             self._log_pictures(batch, pred_k, pred_m)
 

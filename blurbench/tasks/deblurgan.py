@@ -23,8 +23,9 @@ Presets (:data:`PRESETS`; every value can be overridden by its argument):
   β = (0.9, 0.999), 50 constant + 150 linear-decay epochs to 1e-7. (v2's double-scale critic and its 3 warm-up
   epochs with a frozen encoder are not reproduced: one PatchGAN critic, everything trained.)
 
-Multi-GPU: use ``strategy: ddp_find_unused_parameters_true`` (the GoPro recipes do). With manual optimisation
-each backward reaches only the critic or only the generator, which plain DDP rejects as unused parameters.
+Multi-GPU: any DDP strategy (``--trainer.devices N``). With manual optimisation each backward reaches only the
+critic or only the generator, which plain DDP rejects as unused parameters: ``setup`` turns on DDP's
+unused-parameter detection (:func:`blurbench.tasks.distributed.detect_unused_parameters`).
 
 ``content`` is never chosen silently: ``"perceptual"`` needs local VGG19 weights (``vgg_weights``) and fails
 with a one-line ConfigError when they are missing; ``"l1"`` / ``"mse"`` are pixel losses.
@@ -166,6 +167,9 @@ class DeblurGANTraining(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
+            from blurbench.tasks.distributed import detect_unused_parameters
+
+            detect_unused_parameters(self)  # each manual backward reaches only the critic or only the generator
             self.prepare_training()
 
     def prepare_training(self) -> None:
