@@ -21,11 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Literal
 
 from blurbench.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported by the architectures themselves: listing the zoo stays fast
+    from torch import nn
 
 __all__ = [
     "ARCHITECTURES",
