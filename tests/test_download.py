@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from blurbench.datamodules.catalog import get_checker
-from blurbench.datamodules.download import DownloadSpec, Source, download, fetch_url, unpack
+from blurbench.datamodules.download import DownloadSpec, Source, download, unpack
+from blurbench.downloads import fetch
 from blurbench.errors import DataError
 
 from . import dataset_trees as trees
@@ -121,7 +122,7 @@ def test_server_ignoring_range_restarts_cleanly(tmp_path, server):
     handler.ignore_range = True
     dest = tmp_path / "f.bin"
     dest.with_name("f.bin.part").write_bytes(b"stale bytes")  # would corrupt the file if appended to
-    assert fetch_url(f"{url}/f.bin", dest) == hashlib.sha256(payload).hexdigest()
+    assert fetch(f"{url}/f.bin", dest) == hashlib.sha256(payload).hexdigest()
     assert dest.read_bytes() == payload and handler.log[-1][2] == 200
 
 

@@ -16,23 +16,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blurbench.downloads import fetch
 from blurbench.errors import ConfigError, DataError
-from blurbench.io import atomic_write_json
+from blurbench.io import atomic_write_json, sha256_file
 
-__all__ = ["DownloadSpec", "Source", "download", "fetch_url", "get_download", "register_download", "unpack"]
+__all__ = ["DownloadSpec", "Source", "download", "get_download", "register_download", "unpack"]
 
 _STATE = ".blurbench-downloads"
 
@@ -93,63 +91,6 @@ def downloads() -> dict[str, DownloadSpec]:
 
 
 # ---------------------------------------------------------------------------------------------- fetching
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def fetch_url(url: str, dest: Path, sha256: str | None = None, *, chunk: int = 1 << 20, timeout: float = 60,
-              progress: Callable[[int, int | None], None] | None = None) -> str:
-    """Download ``url`` to ``dest`` (resuming ``dest.part``), verify ``sha256``; returns the file's sha256.
-
-    The file appears at ``dest`` only once complete and verified.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    have = part.stat().st_size if part.is_file() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and have:  # range not satisfiable: the partial file is already complete
-            response = None
-        else:
-            raise DataError(f"{url}: HTTP {err.code} {err.reason}", "check the URL or try again later") from err
-    except (urllib.error.URLError, OSError) as err:
-        raise DataError(f"{url}: cannot connect ({getattr(err, 'reason', err)})",
-                        "check your network, or download the file by hand and pass --from-url file://PATH") from err
-    if response is not None:
-        with response:
-            status = getattr(response, "status", 200)
-            mode = "ab" if have and status == 206 else "wb"  # 200 = server ignored Range: start over
-            done = have if mode == "ab" else 0
-            length = response.headers.get("Content-Length")
-            total = done + int(length) if length is not None else None
-            with open(part, mode) as f:
-                while block := response.read(chunk):
-                    f.write(block)
-                    done += len(block)
-                    if progress is not None:
-                        progress(done, total)
-                f.flush()
-                os.fsync(f.fileno())
-            if total is not None and done < total:
-                raise DataError(f"{url}: connection closed after {done} of {total} bytes",
-                                "run the same command again to resume")
-    digest = _sha256(part)
-    if sha256 is not None and digest != sha256.lower():
-        part.unlink(missing_ok=True)
-        raise DataError(f"{url}: sha256 {digest} does not match the expected {sha256.lower()}",
-                        "the download is corrupt or the file changed upstream; the partial file was deleted, "
-                        "run the command again")
-    os.replace(part, dest)
-    return digest
-
-
 def _fetch_hub(url: str, dest: Path) -> Path:
     """``hf://datasets/<owner>/<repo>/<path>`` through huggingface_hub (its cache; resumes itself)."""
     rest = url[len("hf://datasets/"):]
@@ -229,19 +170,20 @@ def _fetch_one(name: str, url: str, source: Source, state: Path, manifest: dict,
     if url.startswith("hf://datasets/"):
         log(f"{name}: {url} (Hugging Face Hub)")
         local = _fetch_hub(url, state / source.filename)
-        digest = _sha256(local)
+        digest = sha256_file(local)
         if source.sha256 is not None and digest != source.sha256.lower():
             raise DataError(f"{url}: sha256 {digest} does not match the expected {source.sha256}",
                             "the Hub file changed or is corrupt; check the mirror")
         return local, digest
     local = state / source.filename
     done = manifest.get(source.filename, {})
-    if local.is_file() and done.get("sha256") == _sha256(local) and (
+    if local.is_file() and done.get("sha256") == sha256_file(local) and (
             source.sha256 is None or done["sha256"] == source.sha256.lower()):
         log(f"{name}: {local.name} already downloaded")
         return local, done["sha256"]
     log(f"{name}: {url}")
-    return local, fetch_url(url, local, source.sha256)
+    return local, fetch(url, local, source.sha256,
+                        manual="or download the file by hand and pass --from-url file://PATH")
 
 
 def download(spec: DownloadSpec, root: str | Path, *, keep_archives: bool = True,

@@ -6,7 +6,7 @@ Resolution order for a registered model's file (:func:`pull`):
 2. ``<blurbench cache>/zoo/<name>/<filename>``: manual copies and non-Hub downloads live here.
 3. Hub sources: ``huggingface_hub.hf_hub_download`` (its cache, ``HF_ENDPOINT``, ``HF_HUB_OFFLINE``, tokens),
    pinned to the registry's revision.
-4. URL sources: an HTTP download with resume (``Range``) into 2.
+4. URL sources: :func:`blurbench.downloads.fetch` (resumable HTTP) into 2.
 
 Every file is checked (size, then sha256) before it is read. A file that fails is refused, and removed when it
 came from a cache, so the next pull downloads it again. A source without a known sha256 is refused unless the
@@ -28,10 +28,7 @@ import logging
 import os
 import pickle
 import shutil
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
-from http.client import IncompleteRead
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +42,6 @@ from blurbench.zoo.registry import ModelSpec, WeightSource, build_arch, get_mode
 __all__ = [
     "CONFIG_FORMAT",
     "convert_checkpoint",
-    "download_with_resume",
     "load_registered",
     "load_local",
     "load_state_dict_strict",
@@ -130,73 +126,6 @@ def verify_file(path: str | Path, sha256: str | None, size: int | None = None, w
     raise DataError(f"{what}: checksum mismatch at {path}: {problem}.{removed}",
                     "the download is corrupt or the remote file changed: pull again; if you trust a different file, "
                     "pass its digest with --sha256 / sha256=")
-
-
-# -------------------------------------------------------------------------------------------- downloads
-def _user_agent() -> str:
-    import blurbench
-
-    return f"blurbench/{getattr(blurbench, '__version__', '0')}"
-
-
-def download_with_resume(url: str, dest: str | Path, expected_size: int | None = None, retries: int = 5,
-                         timeout: float = 60.0, chunk: int = 1 << 20) -> Path:
-    """Download ``url`` to ``dest`` through ``dest.part``, resuming an interrupted transfer with HTTP ``Range``.
-
-    A server that ignores ``Range`` (200) restarts the file; an HTML page where a binary was expected (Google
-    Drive's confirmation page) is refused. ``dest`` appears only once complete (atomic rename).
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    last_error: Exception | None = None
-    for _ in range(retries + 1):
-        have = part.stat().st_size if part.exists() else 0
-        if expected_size is not None and have >= expected_size:
-            break
-        headers = {"User-Agent": _user_agent()}
-        if have:
-            headers["Range"] = f"bytes={have}-"
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
-                if have and resp.status == 206:
-                    start = int((resp.headers.get("Content-Range") or "bytes 0-").split()[1].split("-")[0])
-                    mode = "ab" if start == have else "wb"
-                else:
-                    mode = "wb"  # full body: the server ignored Range (or nothing was downloaded yet)
-                if mode == "wb":
-                    have = 0
-                length = resp.headers.get("Content-Length")
-                total = have + int(length) if length is not None else None
-                with open(part, mode) as f:
-                    first = True
-                    while block := resp.read(chunk):
-                        head = block.lstrip()[:15].lower()
-                        if first and have == 0 and head.startswith((b"<!doctype html", b"<html")):
-                            part.unlink(missing_ok=True)
-                            raise DataError(f"{url}: the server sent an HTML page instead of the file "
-                                            "(Google Drive shows one for large files)",
-                                            f"download it in a browser and pass --local-file PATH (expected "
-                                            f"{expected_size or 'unknown'} bytes)")
-                        first = False
-                        f.write(block)
-            now = part.stat().st_size
-            if total is None or now >= total:
-                break
-            last_error = IncompleteRead(b"", total - now)
-        except urllib.error.HTTPError as err:
-            if err.code == 416 and have:  # nothing left to send: the part file is complete
-                break
-            raise DataError(f"{url}: HTTP {err.code} {err.reason}", "check the URL or download the file by hand "
-                            "and pass --local-file PATH") from None
-        except (urllib.error.URLError, IncompleteRead, ConnectionError, TimeoutError, OSError) as err:
-            last_error = err
-            log.warning("download of %s interrupted at %d bytes (%s); resuming", url, have, err)
-    else:
-        raise DataError(f"{url}: download failed after {retries + 1} attempts ({last_error}); partial file kept at "
-                        f"{part}", "run the pull again to resume, or download by hand and pass --local-file PATH")
-    os.replace(part, dest)
-    return dest
 
 
 def _offline_message(spec: ModelSpec, w: WeightSource, manual: Path, reason: str) -> DataError:
@@ -292,7 +221,11 @@ def pull(name: str, *, sha256: str | None = None, allow_unverified: bool = False
     if w.kind == "url":
         if hub_offline():
             raise _offline_message(spec, w, manual, "HF_HUB_OFFLINE is set")
-        return checked(download_with_resume(w.url or "", manual, expected_size=size), remove=True)
+        from blurbench.downloads import fetch
+
+        fetch(w.url or "", manual, expected_size=size, retries=5,
+              manual=f"or download it by hand and run `blurbench zoo pull {name} --local-file PATH`")
+        return checked(manual, remove=True)
     raise DataError(f"{name}: no download available ({w.note or 'no source'})",
                     "if you have the file, pass --local-file PATH (with --sha256 or --allow-unverified)")
 
