@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from blurbench.ops.finite_differences import grad, grad_adjoint
 from blurbench.ops.reblur import reblur, reblur_adjoint
 
 
@@ -32,29 +33,6 @@ def richardson_lucy(
     return u.clamp(0, 1)
 
 
-def gradient(u: torch.Tensor) -> torch.Tensor:
-    """Forward differences with Neumann boundary: [N, C, H, W] -> [N, 2, C, H, W] (d/dy, d/dx)."""
-    gy = torch.zeros_like(u)
-    gx = torch.zeros_like(u)
-    gy[..., :-1, :] = u[..., 1:, :] - u[..., :-1, :]
-    gx[..., :, :-1] = u[..., :, 1:] - u[..., :, :-1]
-    return torch.stack((gy, gx), dim=1)
-
-
-def divergence(p: torch.Tensor) -> torch.Tensor:
-    """Negative adjoint of :func:`gradient`: ``⟨∇u, p⟩ = −⟨u, div p⟩``."""
-    py, px = p[:, 0], p[:, 1]
-    dy = torch.zeros_like(py)
-    dx = torch.zeros_like(px)
-    dy[..., 0, :] = py[..., 0, :]
-    dy[..., 1:-1, :] = py[..., 1:-1, :] - py[..., :-2, :]
-    dy[..., -1, :] = -py[..., -2, :]
-    dx[..., :, 0] = px[..., :, 0]
-    dx[..., :, 1:-1] = px[..., :, 1:-1] - px[..., :, :-2]
-    dx[..., :, -1] = -px[..., :, -2]
-    return dy + dx
-
-
 def tv_deconvolution(
     blurry: torch.Tensor, kernels: torch.Tensor, mixing: torch.Tensor, weight: float = 0.003,
     iterations: int = 150, padding: str = "reflect",
@@ -67,14 +45,16 @@ def tv_deconvolution(
     step = 0.99 / math.sqrt(2.0 + 8.0)
     u = blurry.clone()
     u_bar = u.clone()
-    p = torch.zeros_like(gradient(u))
+    px, py = torch.zeros_like(u), torch.zeros_like(u)
     q = torch.zeros_like(blurry)
     for _ in range(iterations):
-        p = p + step * gradient(u_bar)
-        scale = (p.pow(2).sum(dim=(1, 2), keepdim=True).sqrt() / weight).clamp_min(1.0)
-        p = p / scale
+        gx, gy = grad(u_bar)
+        px, py = px + step * gx, py + step * gy
+        # colour TV: one norm over directions and channels
+        scale = ((px.pow(2) + py.pow(2)).sum(dim=1, keepdim=True).sqrt() / weight).clamp_min(1.0)
+        px, py = px / scale, py / scale
         q = (q + step * (reblur(u_bar, kernels, mixing, padding) - blurry)) / (1 + step)
-        u_next = (u - step * (reblur_adjoint(q, kernels, mixing, padding) - divergence(p))).clamp(0, 1)
+        u_next = (u - step * (reblur_adjoint(q, kernels, mixing, padding) + grad_adjoint(px, py))).clamp(0, 1)
         u_bar = 2 * u_next - u
         u = u_next
     return u

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from blurbench.ops.deconvolution import divergence, gradient
+from blurbench.ops.finite_differences import div, grad
 
 __all__ = ["BilateralDenoiser", "Denoiser", "TVDenoiser", "bilateral_denoise", "tv_denoise"]
 
@@ -60,13 +60,14 @@ def tv_denoise(x: Tensor, weight: float | Tensor, iterations: int = 20, tau: flo
     lam = torch.as_tensor(weight, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
     if bool((lam <= 0).any()):
         raise ValueError("weight must be positive")
-    norm_dims = (1, 2) if vectorial else (1,)
     xs = x / lam
-    p = x.new_zeros((x.shape[0], 2, *x.shape[1:]))
+    px, py = torch.zeros_like(x), torch.zeros_like(x)
     for _ in range(iterations):
-        g = gradient(divergence(p) - xs)
-        p = (p + tau * g) / (1 + tau * g.pow(2).sum(norm_dims, keepdim=True).sqrt())
-    return x - lam * divergence(p)
+        gx, gy = grad(div(px, py) - xs)
+        mag = gx.pow(2) + gy.pow(2)
+        denom = 1 + tau * (mag.sum(1, keepdim=True) if vectorial else mag).sqrt()  # one edge set, or per channel
+        px, py = (px + tau * gx) / denom, (py + tau * gy) / denom
+    return x - lam * div(px, py)
 
 
 class TVDenoiser:

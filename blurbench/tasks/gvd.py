@@ -18,12 +18,8 @@ import torch
 
 from blurbench.io import write_image
 from blurbench.metrics.image import psnr, ssim
+from blurbench.metrics.protocols import epe
 from blurbench.tasks.base import EvaluationTask, _sync
-
-
-def _epe(flow: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """Mean end-point error per frame: [T, 2, H, W] x [T, 2, H, W] -> [T]."""
-    return (flow - gt).pow(2).sum(1).sqrt().mean((1, 2))
 
 
 class VideoDeblurTask(EvaluationTask):
@@ -55,17 +51,17 @@ class VideoDeblurTask(EvaluationTask):
             sharp = batch["sharp"][i]
             p, s = psnr(latent, sharp), ssim(latent, sharp)
             t = frames.shape[0]
-            epe = epe_init = None
+            flow_err = flow_err_init = None
             if "flow_fw" in batch and "flow_fw" in aux:
                 gt = batch["flow_fw"][i][: t - 1]
-                epe = _epe(aux["flow_fw"][: t - 1], gt)
-                epe_init = _epe(aux["flow_fw_init"][: t - 1], gt) if "flow_fw_init" in aux else None
+                flow_err = epe(aux["flow_fw"][: t - 1], gt)
+                flow_err_init = epe(aux["flow_fw_init"][: t - 1], gt) if "flow_fw_init" in aux else None
             for f in range(t):
                 m = {"psnr": float(p[f]), "ssim": float(s[f])}
-                if epe is not None and f < t - 1:
-                    m["epe"] = float(epe[f])
-                    if epe_init is not None:
-                        m["epe_init"] = float(epe_init[f])
+                if flow_err is not None and f < t - 1:
+                    m["epe"] = float(flow_err[f])
+                    if flow_err_init is not None:
+                        m["epe_init"] = float(flow_err_init[f])
                 rows.append({"id": f"{item_id}/{f:03d}", "metrics": m, "seconds": seconds / t})
         return rows
 

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 import torch
 
+from blurbench.ops.finite_differences import grad, grad_adjoint
 from blurbench.ops.gvd.defocus import defocus_blur, defocus_blur_adjoint, defocus_radius
 from blurbench.ops.gvd.kernels import MotionBlur, render_motion_blur
 from blurbench.ops.gvd.occlusion import compose_flows, occlusion_mask
-from blurbench.ops.gvd.operators import grad, grad_adjoint, warp, warp_adjoint
+from blurbench.ops.gvd.operators import warp, warp_adjoint
 
 __all__ = [
     "DATA_WEIGHTS", "data_channels", "data_channels_adjoint", "BlurOperator", "TemporalLinks",

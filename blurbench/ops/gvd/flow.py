@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from blurbench.ops.finite_differences import grad, grad_adjoint
 from blurbench.ops.gvd.defocus import defocus_blur
 from blurbench.ops.gvd.energy import (
     DATA_WEIGHTS,
@@ -33,7 +34,7 @@ from blurbench.ops.gvd.energy import (
     weighted_tv_energy,
 )
 from blurbench.ops.gvd.kernels import render_motion_blur, render_motion_blur_jacobian
-from blurbench.ops.gvd.operators import edge_weights, grad, grad_adjoint, warp
+from blurbench.ops.gvd.operators import edge_weights, warp
 
 __all__ = ["FlowProblem", "flow_energy", "flow_step", "initial_flows", "central_grad", "median_filter"]
 

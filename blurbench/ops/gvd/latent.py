@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import torch
 
+from blurbench.ops.finite_differences import grad, grad_adjoint
 from blurbench.ops.gvd.energy import (
     DATA_WEIGHTS,
     BlurOperator,
@@ -24,7 +25,6 @@ from blurbench.ops.gvd.energy import (
     temporal_energy,
     tv_energy,
 )
-from blurbench.ops.gvd.operators import grad, grad_adjoint
 
 __all__ = ["latent_energy", "latent_step", "conjugate_gradient"]
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from blurbench.ops.finite_differences import grad
+
 __all__ = [
-    "pixel_grid", "sample", "sample_adjoint", "warp", "warp_adjoint", "grad", "grad_adjoint", "div",
-    "edge_weights",
+    "pixel_grid", "sample", "sample_adjoint", "warp", "warp_adjoint", "edge_weights",
 ]
 
 _PADDING = {"zeros": 0, "border": 1, "reflection": 2}
@@ -70,30 +71,6 @@ def warp_adjoint(v: torch.Tensor, flow: torch.Tensor, size: tuple[int, int] | No
     h, w = flow.shape[-2:]
     pos = pixel_grid(h, w, flow) + flow.permute(0, 2, 3, 1)
     return sample_adjoint(v, pos, size or (h, w), padding)
-
-
-def grad(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward differences with Neumann boundary (zero in the last column/row): ``(∂x u, ∂y u)``."""
-    gx = torch.zeros_like(u)
-    gy = torch.zeros_like(u)
-    gx[..., :, :-1] = u[..., :, 1:] - u[..., :, :-1]
-    gy[..., :-1, :] = u[..., 1:, :] - u[..., :-1, :]
-    return gx, gy
-
-
-def grad_adjoint(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
-    """Adjoint of :func:`grad`: ``⟨grad u, (px, py)⟩ = ⟨u, grad_adjoint(px, py)⟩`` (= −div)."""
-    out = torch.zeros_like(px)
-    out[..., :, :-1] -= px[..., :, :-1]
-    out[..., :, 1:] += px[..., :, :-1]
-    out[..., :-1, :] -= py[..., :-1, :]
-    out[..., 1:, :] += py[..., :-1, :]
-    return out
-
-
-def div(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
-    """Discrete divergence, the negative adjoint of :func:`grad`."""
-    return -grad_adjoint(px, py)
 
 
 def edge_weights(img: torch.Tensor, v_i: float, floor: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import torch
 
+from blurbench.ops.finite_differences import grad, grad_adjoint
 from blurbench.ops.gvd.defocus import defocus_blur, defocus_blur_dsigma, defocus_radius
 from blurbench.ops.gvd.energy import weighted_tv_energy
 from blurbench.ops.gvd.flow import FlowProblem, _colsum_tv
 from blurbench.ops.gvd.kernels import render_motion_blur
-from blurbench.ops.gvd.operators import grad, grad_adjoint
 
 __all__ = ["sigma_energy", "sigma_step"]
 
