@@ -1,5 +1,8 @@
 """Paired bootstrap intervals: known answers (identical methods, constant shift), pairing, ties, tables."""
 
+import csv
+import io
+
 import numpy as np
 import pytest
 
@@ -90,7 +93,8 @@ def test_tables_show_intervals_ties_and_published_rows_without():
     assert "+1.00 [1.00, 1.00]" in line
     assert "published (Carbajal et al. 2021, Table 1)" in md and "no intervals" in md
     csv_text = render_csv(entries + [published])
-    header = csv_text.splitlines()[0].split(",")
+    table = list(csv.reader(io.StringIO(csv_text)))
+    header = table[0]
     assert {"psnr_lo", "psnr_hi", "psnr_vs_reference_diff", "psnr_vs_best_tie", "params", "macs"} <= set(header)
-    paper = next(x for x in csv_text.splitlines() if ",paper," in x).split(",")
+    paper = next(r for r in table if r[header.index("method")] == "paper")
     assert paper[header.index("psnr_lo")] == "" and paper[header.index("psnr")] == "27.0"
