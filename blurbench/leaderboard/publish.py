@@ -19,11 +19,20 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def published_entries() -> list[dict[str, Any]]:
-    """Paper numbers from ``published.yaml``, each marked ``source: published``."""
+    """Paper numbers from ``published.yaml``, each marked ``source: published`` and naming its table.
+
+    ``reference`` is the table ("Carbajal et al. 2021, Table 1"), with "value from another paper" appended when the
+    paper printed it in parentheses / with a footnote; ``seed``/``line`` locate it in the seed text.
+    """
     raw = yaml.safe_load(resources.files("blurbench.leaderboard").joinpath("published.yaml").read_text())
-    return [{"task": e["task"], "dataset": e["dataset"], "split": e.get("split", ""), "protocol": "as published",
-             "method": e["method"], "source": "published", "n": None, "metrics": e["metrics"], "seconds": None,
-             "reference": e["reference"]} for e in raw]
+    entries = []
+    for e in raw:
+        reference = e["reference"] + ("; value from another paper" if e.get("from_other_paper") else "")
+        entries.append({"task": e["task"], "dataset": e["dataset"], "split": e.get("split", ""),
+                        "protocol": "as published", "method": e["method"], "source": "published", "n": None,
+                        "metrics": e["metrics"], "seconds": None, "reference": reference,
+                        "seed": e.get("seed", ""), "line": e.get("line"), "note": e.get("note", "")})
+    return entries
 
 
 def render_from(source: str | Path, out: str | Path | None = None) -> str:
