@@ -73,11 +73,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from blurbench.leaderboard.table import render_markdown
 
     entries = evaluate(args.suite, _csv(args.methods), _csv(args.datasets), args.out, args.devices,
-                       args.accelerator, args.num_nodes, args.limit, args.data_root, progress=not args.no_progress)
+                       args.accelerator, args.num_nodes, args.limit, args.data_root, progress=not args.no_progress,
+                       report_images=not args.no_report_images)
     if entries:
         out = args.out or f"runs/{args.suite}"
         print(render_markdown(entries, f"blurbench — {args.suite} suite"))
-        print(f"Wrote {out}/results.jsonl and {out}/leaderboard.{{md,csv,json}}")
+        print(f"Wrote {out}/results.jsonl and {out}/leaderboard.{{md,csv,json,html}}")
     return 0
 
 
@@ -90,8 +91,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         from blurbench.zoo.cards import render_from_cards
 
         markdown = render_from_cards(args.cards, args.out)
-    elif args.source:
-        markdown = publish.render_from(args.source, args.out)
+    elif args.source or args.html:
+        markdown = publish.render_from(args.source or args.html, args.out, args.html)
     else:
         raise ConfigError("nothing to render", "pass --from DIR (an evaluate output), --from-card, or --regenerate")
     print(markdown)
@@ -149,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples of each dataset")
     ev.add_argument("--data-root", default=None, help="root of the dataset on disk (suites read from files)")
     ev.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    ev.add_argument("--no-report-images", action="store_true",
+                    help="do not keep pictures for leaderboard.html (big runs); tables and plots are still written")
     ev.set_defaults(func=cmd_evaluate)
 
     lb = sub.add_parser("leaderboard", help="render leaderboard tables from results",
@@ -162,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--regenerate", action="store_true",
                     help="re-run the built-in suite with every method and rewrite leaderboards/ and README.md")
     lb.add_argument("--limit", type=int, default=None, help="with --regenerate: first N samples only (testing)")
+    lb.add_argument("--html", default=None, metavar="DIR",
+                    help="write the self-contained HTML report DIR/leaderboard.html (from --from, default DIR itself)")
     lb.set_defaults(func=cmd_leaderboard)
 
     from blurbench.datamodules.cli import add_data_parser
