@@ -70,15 +70,16 @@ def _devices(value: str) -> int | str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from blurbench.evaluation import evaluate
-    from blurbench.leaderboard.table import render_markdown
+    from blurbench.leaderboard.table import render_terminal
 
     entries = evaluate(args.suite, _csv(args.methods), _csv(args.datasets), args.out, args.devices,
                        args.accelerator, args.num_nodes, args.limit, args.data_root, progress=not args.no_progress,
                        report_images=not args.no_report_images)
     if entries:
         out = args.out or f"runs/{args.suite}"
-        print(render_markdown(entries, f"blurbench — {args.suite} suite"))
-        print(f"Wrote {out}/results.jsonl and {out}/leaderboard.{{md,csv,json,html}}")
+        print(render_terminal(entries))
+        print(f"Wrote {out}/results.jsonl and {out}/leaderboard.{{md,csv,json,html}} (tables with provenance, "
+              "intervals and costs; the HTML report is self-contained)")
     return 0
 
 

@@ -98,3 +98,18 @@ def test_tables_show_intervals_ties_and_published_rows_without():
     assert {"psnr_lo", "psnr_hi", "psnr_vs_reference_diff", "psnr_vs_best_tie", "params", "macs"} <= set(header)
     paper = next(r for r in table if r[header.index("method")] == "paper")
     assert paper[header.index("psnr_lo")] == "" and paper[header.index("psnr")] == "27.0"
+
+
+def test_terminal_summary_is_compact_with_intervals():
+    from blurbench.leaderboard.table import render_terminal
+
+    values = np.random.default_rng(7).normal(25, 2, size=5)
+    entries = summarize(_rows("identity", values) + _rows("up", values + 1))
+    published = {"task": "deblurring", "dataset": "gopro", "method": "paper", "source": "published", "n": None,
+                 "metrics": {"psnr": 27.0}, "seconds": None}
+    text = render_terminal(entries + [published])
+    lines = text.splitlines()
+    assert lines[0] == "deblurring" and "PSNR (dB) [95% CI]" in lines[1] and "paper" not in text
+    up = next(x for x in lines if x.strip().startswith("up "))
+    lo, hi = entries[0]["ci"]["psnr"] if entries[0]["method"] == "up" else entries[1]["ci"]["psnr"]
+    assert f"[{lo:.2f}, {hi:.2f}]" in up and " 5 " in up

@@ -66,7 +66,10 @@ def test_report_renders_in_headless_chromium_without_network(tmp_path):
     # self-contained: nothing fetched from anywhere, pictures inline
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text) and "@import" not in text
     assert text.count("data:image/jpeg;base64,") >= 2 * 3  # blurry/outputs/sharp crops of two images at least
-    assert (out / "report" / "motion" / "rl-oracle").is_dir() and (out / "cost.json").is_file()
+    assert (out / "report" / "motion" / "rl-oracle").is_dir()
+    cost = json.loads((out / "cost.json").read_text())
+    assert cost["identity/motion"]["macs"] == 0 and cost["identity/motion"]["params"] == 0  # metrics not counted
+    assert cost["rl-oracle/motion"]["input"].startswith("1×3×")
 
     shot, netlog = tmp_path / "shot.png", tmp_path / "net.json"
     res = _chromium(page, tmp_path / "profile", "--window-size=1400,2400", f"--screenshot={shot}",
@@ -95,3 +98,19 @@ def test_network_check_catches_a_page_that_fetches(tmp_path):
     netlog = tmp_path / "net.json"
     _chromium(page, tmp_path / "profile", f"--screenshot={tmp_path / 's.png'}", f"--log-net-log={netlog}")
     assert page_requests(netlog) == ["http://127.0.0.1:9/x.png"]
+
+
+def test_regenerate_writes_builtin_html_beside_the_tables(tmp_path, monkeypatch):
+    from blurbench.leaderboard import publish
+    from blurbench.tasks import registry
+
+    everything = registry.methods
+    monkeypatch.setattr(registry, "methods", lambda *a: [m for m in everything(*a) if m.name in ("identity",
+                                                                                               "mean-kernel")])
+    publish.regenerate(tmp_path / "lb", limit=1, run_dir=tmp_path / "run")
+    names = sorted(p.name for p in (tmp_path / "lb").iterdir())
+    assert names == ["builtin.csv", "builtin.html", "builtin.json", "builtin.md", "published.csv", "published.json",
+                     "published.md"]
+    page = (tmp_path / "lb" / "builtin.html").read_text()
+    assert "identity" in page and "mean-kernel" in page and "Carbajal et al. 2021, Table 1" in page
+    assert "data:image/jpeg;base64," in page  # pictures of the run, inline

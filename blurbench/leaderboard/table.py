@@ -232,3 +232,26 @@ def write_leaderboard(out_dir: str | Path, entries: list[dict[str, Any]], title:
                                                  "intervals": INTERVALS_DESCRIPTION, "cost": COST_NOTE,
                                                  "entries": entries})
     return markdown
+
+
+def render_terminal(entries: list[dict[str, Any]], max_metrics: int = 2) -> str:
+    """A compact summary for the terminal: per task, method, dataset, n, the main metrics with their 95% intervals
+    and s/sample, aligned in columns. Full provenance stays in the files."""
+    lines: list[str] = []
+    for task in sorted({e["task"] for e in entries}):
+        rows = [e for e in entries if e["task"] == task and e["source"] == "measured"]
+        if not rows:
+            continue
+        cols = _metric_columns(rows)[:max_metrics]
+        table = [["method", "dataset", "n"] + [METRIC_INFO.get(c, (c,))[0] + " [95% CI]" for c in cols]
+                 + ["s/sample"]]
+        for e in rows:
+            cells = [e["method"], e["dataset"], str(e["n"])]
+            for c in cols:
+                v, ci = e["metrics"].get(c), (e.get("ci") or {}).get(c)
+                cells.append(_fmt(c, v) + (f" [{_fmt(c, ci[0])}, {_fmt(c, ci[1])}]" if ci else ""))
+            cells.append(f"{e['seconds']:.3f}" if e.get("seconds") is not None else "–")
+            table.append(cells)
+        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+        lines += [task] + ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table] + [""]
+    return "\n".join(lines)
