@@ -1,9 +1,10 @@
 """What a method costs: parameters, and multiply-accumulates on one sample of a stated size.
 
 MACs are counted with torch's :class:`~torch.utils.flop_counter.FlopCounterMode` (FLOPs / 2), which knows
-convolutions and matrix products; FFTs, OpenCV calls and element-wise work are not counted, so for iterative
-solvers the count is a lower bound (said beside every table). The count runs once per (method, dataset) on the
-first sample of the evaluation run, after that sample was timed, so it never inflates s/sample.
+convolutions and matrix products; FFTs, OpenCV calls and element-wise work are not counted, so they are counted
+only for methods with a learned network (a solver around a network shows the network's share). The count runs
+once per (method, dataset) on the first sample of the evaluation run, after that sample was timed, so it never
+inflates s/sample.
 """
 
 from __future__ import annotations
@@ -85,11 +86,16 @@ class CostRecorder(Callback):
         if key in costs:
             return
         sample = first_sample(batch)
-        try:
-            macs = count_macs(method_call(pl_module, sample))
-        except Exception as err:  # noqa: BLE001 — a method the counter cannot follow keeps its rows, loses MACs
-            costs[key] = {"params": parameter_count(pl_module), "macs": None, "input": input_size(sample),
-                          "error": f"{type(err).__name__}: {err}"[:200]}
+        params = parameter_count(pl_module)
+        cost: dict[str, Any] = {"params": params, "macs": None, "input": input_size(sample)}
+        if params == 0:
+            # No network: the work is FFTs, OpenCV and element-wise ops the counter does not see, and replaying an
+            # iterative solver under the counter's dispatch costs minutes (GVD) for a number that would mislead.
+            cost["note"] = "no learned network: MACs not counted"
         else:
-            costs[key] = {"params": parameter_count(pl_module), "macs": macs, "input": input_size(sample)}
+            try:
+                cost["macs"] = count_macs(method_call(pl_module, sample))
+            except Exception as err:  # noqa: BLE001 — a method the counter cannot follow keeps its rows
+                cost["note"] = f"MACs not counted: {type(err).__name__}: {err}"[:200]
+        costs[key] = cost
         atomic_write_json(self.out / COST_FILE, costs)

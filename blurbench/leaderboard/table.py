@@ -115,8 +115,9 @@ def cost_cells(e: dict[str, Any]) -> list[str]:
 COST_HEADER = ["s/sample", "Params", "MACs", "MACs input"]
 COST_NOTE = ("Cost: s/sample is measured wall time; Params counts the module's parameters (frozen networks included); "
              "MACs are counted by torch's FlopCounterMode on one sample of the stated input size (N×C×H×W, video "
-             "T×C×H×W) — convolutions and matrix products only: FFTs, OpenCV and element-wise work are not counted, "
-             "so iterative solvers show a lower bound.")
+             "T×C×H×W), for methods with a learned network only ('–' otherwise) — convolutions and matrix products: "
+             "FFTs, OpenCV and element-wise work are not counted, so a solver around a network shows the network's "
+             "share.")
 
 
 def _fmt_delta(name: str, d: dict[str, Any] | None, is_self: bool) -> str:
