@@ -113,3 +113,12 @@ def test_terminal_summary_is_compact_with_intervals():
     up = next(x for x in lines if x.strip().startswith("up "))
     lo, hi = entries[0]["ci"]["psnr"] if entries[0]["method"] == "up" else entries[1]["ci"]["psnr"]
     assert f"[{lo:.2f}, {hi:.2f}]" in up and " 5 " in up
+
+
+def test_a_single_image_gets_no_interval():
+    ci = intervals(_rows("identity", [25.0]) + _rows("up", [26.0]))
+    assert "psnr" not in ci[("deblurring", "up", "motion")]["ci"]
+    d = ci[("deblurring", "up", "motion")]["vs"]["reference"]["psnr"]
+    assert d["diff"] == 1.0 and d["lo"] is None and d["tie"] is None
+    md = render_markdown(summarize(_rows("identity", [25.0]) + _rows("up", [26.0])))
+    assert "+1.00 (1 unit: no interval)" in md

@@ -111,11 +111,13 @@ class ReportAssets(Callback):
             if "flow_fw" in aux:
                 from blurbench.ops.flow_vis import flow_to_color
 
-                flow = aux["flow_fw"][min(c, aux["flow_fw"].shape[0] - 1)]
-                write_image(mine / f"{sid}_flow.png", flow_to_color(flow.float().cpu()))
-                if "flow_fw" in batch:
-                    gt = batch["flow_fw"][i][min(c, batch["flow_fw"][i].shape[0] - 1)]
-                    self._input(inputs / f"{sid}_flow.png", flow_to_color(gt.float().cpu()))
+                flow = aux["flow_fw"][min(c, aux["flow_fw"].shape[0] - 1)].float().cpu()
+                scale = None
+                if "flow_fw" in batch:  # colours on the ground truth's scale, so the two compare
+                    gt = batch["flow_fw"][i][min(c, batch["flow_fw"][i].shape[0] - 1)].float().cpu()
+                    scale = float(gt.norm(dim=0).max().clamp_min(1e-6))
+                    self._input(inputs / f"{sid}_flow.png", flow_to_color(gt, scale))
+                write_image(mine / f"{sid}_flow.png", flow_to_color(flow, scale))
             if "sigma" in aux:
                 write_image(mine / f"{sid}_sigma.png", _grey(aux["sigma"][c] / 2.5))
             return

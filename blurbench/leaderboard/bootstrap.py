@@ -6,7 +6,8 @@ so the same rows always give the same intervals. A method's mean gets a percenti
 two methods is *paired*: both means are taken over the same resampled units (the units both methods have), so
 what the images have in common cancels. A difference whose interval contains 0 is a tie.
 
-Published rows (copied from papers) have no per-sample values and so no interval.
+Published rows (copied from papers) have no per-sample values and so no interval; nor has a mean of a single
+unit (``lo``/``hi``/``tie`` are None for its differences).
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ class _Group:
                     continue
                 s, c = self.stats(method, metric, units)
                 means[(method, metric)] = float(s.sum() / c.sum())
-                entry["ci"][metric] = list(_interval(_resampled_means(s, c, self.draws(metric, units)), level))
+                if len(units) > 1:  # one image (or clip) says nothing about the spread: no interval
+                    entry["ci"][metric] = list(_interval(_resampled_means(s, c, self.draws(metric, units)), level))
             out[(self.task, method, self.dataset)] = entry
         primary = self.metrics[0] if self.metrics else ""
         candidates = [m for m in self.methods if (m, primary) in means]
@@ -164,8 +166,12 @@ class _Group:
                 continue
             sa, ca = self.stats(method, metric, units)
             sb, cb = self.stats(other, metric, units)
+            diff = float(sa.sum() / ca.sum() - sb.sum() / cb.sum())
+            if len(units) < 2:
+                cmp[metric] = {"diff": diff, "lo": None, "hi": None, "tie": None, "n": len(units)}
+                continue
             d = self.draws(metric, units)
             lo, hi = _interval(_resampled_means(sa, ca, d) - _resampled_means(sb, cb, d), level)
-            cmp[metric] = {"diff": float(sa.sum() / ca.sum() - sb.sum() / cb.sum()), "lo": lo, "hi": hi,
+            cmp[metric] = {"diff": diff, "lo": lo, "hi": hi,
                            "tie": bool(lo <= 0.0 <= hi), "n": len(units)}
         return cmp

@@ -259,6 +259,9 @@ def table_html(entries: list[dict[str, Any]], cols: list[str]) -> str:
                     cells.append("<td data-v=''>–</td>")
                 elif vs["method"] == e["method"]:
                     cells.append("<td data-v='0'>(itself)</td>")
+                elif d["lo"] is None:
+                    cells.append(f"<td data-v='{d['diff']}'>{d['diff']:+.4g} <span class='ci'>(1 unit: no "
+                                 "interval)</span></td>")
                 else:
                     tie = " <span class='tie'>tie</span>" if d["tie"] else ""
                     cells.append(f"<td data-v='{d['diff']}'>{d['diff']:+.4g} <span class='ci'>[{d['lo']:.3g}, "

@@ -126,14 +126,17 @@ def _fmt_delta(name: str, d: dict[str, Any] | None, is_self: bool) -> str:
     if is_self:
         return "(itself)"
     f = METRIC_INFO.get(name, ("", True, "{:.4g}"))[2]
-    text = f"{'+' if d['diff'] >= 0 else '−'}{f.format(abs(d['diff']))} [{f.format(d['lo'])}, {f.format(d['hi'])}]"
+    sign = f"{'+' if d['diff'] >= 0 else '−'}{f.format(abs(d['diff']))}"
+    if d["lo"] is None:
+        return f"{sign} (1 unit: no interval)"
+    text = f"{sign} [{f.format(d['lo'])}, {f.format(d['hi'])}]"
     return text.replace("[-", "[−").replace(", -", ", −") + (" tie" if d["tie"] else "")
 
 
 def render_intervals(rows: list[dict[str, Any]], cols: list[str]) -> list[str]:
     """Markdown lines: each measured method's means with 95% intervals and its paired difference (first metric)
     to the task's reference and to the best method."""
-    measured = [e for e in rows if e["source"] == "measured" and e.get("ci")]
+    measured = [e for e in rows if e["source"] == "measured" and "ci" in e]
     if not measured:
         return []
     primary = cols[0]
