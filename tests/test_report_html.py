@@ -114,3 +114,9 @@ def test_regenerate_writes_builtin_html_beside_the_tables(tmp_path, monkeypatch)
     page = (tmp_path / "lb" / "builtin.html").read_text()
     assert "identity" in page and "mean-kernel" in page and "Carbajal et al. 2021, Table 1" in page
     assert "data:image/jpeg;base64," in page  # pictures of the run, inline
+    # `blurbench leaderboard --from RUN --html DIR` re-renders the report of a run elsewhere, pictures included
+    from blurbench.cli import main
+
+    assert main(["leaderboard", "--from", str(tmp_path / "run"), "--html", str(tmp_path / "html")]) == 0
+    again = (tmp_path / "html" / "leaderboard.html").read_text()
+    assert "mean-kernel" in again and "data:image/jpeg;base64," in again and "GT kernels" in again
