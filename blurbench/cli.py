@@ -52,17 +52,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import os
 
     from blurbench.evaluation import evaluate
-    from blurbench.leaderboard.table import render_markdown
+    from blurbench.leaderboard.table import render_terminal
 
     if args.allow_subset:
         os.environ["BLURBENCH_ALLOW_SUBSET"] = "1"  # the environment reaches the DDP ranks too
 
     entries = evaluate(args.suite, _csv(args.methods), _csv(args.datasets), args.out, args.devices,
-                       args.accelerator, args.num_nodes, args.limit, args.data_root, progress=not args.no_progress)
+                       args.accelerator, args.num_nodes, args.limit, args.data_root, progress=not args.no_progress,
+                       report_images=not args.no_report_images)
     if entries:
         out = args.out or f"runs/{args.suite}"
-        print(render_markdown(entries, f"blurbench — {args.suite} suite"))
-        print(f"Wrote {out}/results.jsonl and {out}/leaderboard.{{md,csv,json}}")
+        print(render_terminal(entries))
+        print(f"Wrote {out}/results.jsonl and {out}/leaderboard.{{md,csv,json,html}} (tables with provenance, "
+              "intervals and costs; the HTML report is self-contained)")
     return 0
 
 
@@ -100,8 +102,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         from blurbench.zoo.cards import render_from_cards
 
         markdown = render_from_cards(args.cards, args.out)
-    elif args.source:
-        markdown = publish.render_from(args.source, args.out)
+    elif args.source or args.html:
+        markdown = publish.render_from(args.source or args.html, args.out, args.html)
     else:
         raise ConfigError("nothing to render", "pass --from DIR (an evaluate output), --from-card, or --regenerate")
     print(markdown)
@@ -164,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--allow-subset", action="store_true",
                     help="accept a consistent subset of an on-disk split (labelled 'subset n/official')")
     ev.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    ev.add_argument("--no-report-images", action="store_true",
+                    help="do not keep pictures for leaderboard.html (big runs); tables and plots are still written")
     ev.set_defaults(func=cmd_evaluate)
 
     me = sub.add_parser("methods", help="list the registered methods: task, data, what they need, runnable here",
@@ -185,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--regenerate", action="store_true",
                     help="re-run the built-in suite with every method and rewrite leaderboards/ and README.md")
     lb.add_argument("--limit", type=int, default=None, help="with --regenerate: first N samples only (testing)")
+    lb.add_argument("--html", default=None, metavar="DIR",
+                    help="write the self-contained HTML report DIR/leaderboard.html (from --from, default DIR itself)")
     lb.set_defaults(func=cmd_leaderboard)
 
     from blurbench.datamodules.cli import add_data_parser

@@ -21,7 +21,9 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from blurbench.datamodules.registry import DatasetSpec, build_datamodule, datasets, get_dataset
 from blurbench.errors import ConfigError, DataError
+from blurbench.leaderboard.cost import load_costs
 from blurbench.leaderboard.provenance import device_description, provenance
+from blurbench.leaderboard.report import run_callbacks, write_report
 from blurbench.leaderboard.table import summarize, write_leaderboard
 from blurbench.results import ResultsStore
 from blurbench.tasks.registry import MethodSpec, get_method, methods
@@ -103,8 +105,12 @@ def make_trainer(out: Path, devices: int | str = 1, accelerator: str = "auto", n
 def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | None = None,
              dataset_names: Sequence[str] | None = None, out: str | Path | None = None, devices: int | str = 1,
              accelerator: str = "auto", num_nodes: int = 1, limit: int | None = None,
-             data_root: str | Path | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Evaluate, resume-safe; returns the leaderboard entries (rank 0) or [] (other ranks)."""
+             data_root: str | Path | None = None, progress: bool = True, report_images: bool = True
+             ) -> list[dict[str, Any]]:
+    """Evaluate, resume-safe; returns the leaderboard entries (rank 0) or [] (other ranks).
+
+    Also writes ``leaderboard.html`` (:mod:`blurbench.leaderboard.report`); ``report_images=False`` skips the
+    pictures the run would keep for it."""
     the_plan = plan(suite, method_names, dataset_names)
     out = Path(out or Path("runs") / suite)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,6 +133,7 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | 
              ((s, modules[s.name]) for s in the_plan.datasets)}
 
     trainer = make_trainer(out, devices, accelerator, num_nodes, store, progress)
+    trainer.callbacks.extend(run_callbacks(out, images=report_images))  # cost counts, report pictures
     if trainer.num_devices > 1 and trainer.accelerator.__class__.__name__ == "CPUAccelerator":
         # Several processes on one CPU: split the cores instead of oversubscribing them.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // trainer.num_devices))
@@ -153,8 +160,9 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | 
         return []
     rows = store.merge()
     info = {s.name: {"protocol": modules[s.name].protocol, "split": modules[s.name].split} for s in the_plan.datasets}
-    entries = summarize(rows, store.load_provenance(), info)
+    entries = summarize(rows, store.load_provenance(), info, costs=load_costs(out))
     write_leaderboard(out, entries, title=f"blurbench — {suite} suite")
+    write_report(out, entries, rows, title=f"blurbench — {suite} suite")
     return entries
 
 

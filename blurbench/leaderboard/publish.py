@@ -11,6 +11,9 @@ from typing import Any
 import yaml
 
 from blurbench.errors import DataError
+from blurbench.leaderboard.assets import ASSET_DIR
+from blurbench.leaderboard.cost import load_costs
+from blurbench.leaderboard.report import write_report
 from blurbench.leaderboard.table import sort_entries, summarize, write_leaderboard
 from blurbench.results import ResultsStore
 
@@ -19,14 +22,25 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def published_entries() -> list[dict[str, Any]]:
-    """Paper numbers from ``published.yaml``, each marked ``source: published``."""
+    """Paper numbers from ``published.yaml``, each marked ``source: published`` and naming its table.
+
+    ``reference`` is the table ("Carbajal et al. 2021, Table 1"), with "value from another paper" appended when the
+    paper printed it in parentheses / with a footnote; ``seed``/``line`` locate it in the seed text.
+    """
     raw = yaml.safe_load(resources.files("blurbench.leaderboard").joinpath("published.yaml").read_text())
-    return [{"task": e["task"], "dataset": e["dataset"], "split": e.get("split", ""), "protocol": "as published",
-             "method": e["method"], "source": "published", "n": None, "metrics": e["metrics"], "seconds": None,
-             "reference": e["reference"]} for e in raw]
+    entries = []
+    for e in raw:
+        reference = e["reference"] + ("; value from another paper" if e.get("from_other_paper") else "")
+        entries.append({"task": e["task"], "dataset": e["dataset"], "split": e.get("split", ""),
+                        "protocol": "as published", "method": e["method"], "source": "published", "n": None,
+                        "metrics": e["metrics"], "seconds": None, "reference": reference,
+                        "seed": e.get("seed", ""), "line": e.get("line"), "note": e.get("note", "")})
+    return entries
 
 
-def render_from(source: str | Path, out: str | Path | None = None) -> str:
+def render_from(source: str | Path, out: str | Path | None = None, html: str | Path | None = None) -> str:
+    """Re-render ``leaderboard.{md,csv,json}`` (into ``out``, default ``source``) from an evaluate directory, and
+    ``leaderboard.html`` into ``html`` when given (pictures from ``source/report``)."""
     store = ResultsStore(source)
     if not store.results_path.is_file() and not store.partial_files():
         raise DataError(f"{store.results_path}: no results here", "pass the --out directory of `blurbench evaluate`")
@@ -38,8 +52,13 @@ def render_from(source: str | Path, out: str | Path | None = None) -> str:
 
         for e in json.loads(old.read_text()).get("entries", []):
             info[e["dataset"]] = {"protocol": e.get("protocol", ""), "split": e.get("split", "")}
-    entries = summarize(rows, store.load_provenance(), info)
-    return write_leaderboard(out or source, entries, title=f"blurbench — {Path(source).name}")
+    entries = summarize(rows, store.load_provenance(), info, costs=load_costs(source))
+    title = f"blurbench — {Path(source).name}"
+    markdown = write_leaderboard(out or source, entries, title=title)
+    if html is not None:
+        Path(html).mkdir(parents=True, exist_ok=True)
+        write_report(html, entries, rows, title, assets=Path(source) / ASSET_DIR)
+    return markdown
 
 
 def regenerate(out_dir: str | Path = "leaderboards", limit: int | None = None, run_dir: str | Path | None = None
@@ -57,8 +76,10 @@ def regenerate(out_dir: str | Path = "leaderboards", limit: int | None = None, r
     tasks = {e["task"] for e in measured}
     entries = sort_entries(measured + [e for e in published_entries() if e["task"] in tasks])
     out_dir = Path(out_dir)
-    markdown = write_leaderboard(out_dir, entries, "blurbench — built-in suite (measured) beside published numbers",
-                                 stem="builtin")
+    title = "blurbench — built-in suite (measured) beside published numbers"
+    markdown = write_leaderboard(out_dir, entries, title, stem="builtin")
+    write_report(out_dir, entries, ResultsStore(run_dir).load(), title, name="builtin.html",
+                 assets=run_dir / ASSET_DIR)
     write_leaderboard(out_dir, sort_entries(published_entries()), "Published numbers (from the papers)",
                       stem="published")
     if out_dir.resolve() == (REPO_ROOT / "leaderboards").resolve():
