@@ -59,7 +59,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     entries = evaluate(args.suite, _csv(args.methods), _csv(args.datasets), args.out, args.devices,
                        args.accelerator, args.num_nodes, args.limit, args.data_root, progress=not args.no_progress,
-                       report_images=not args.no_report_images)
+                       report_images=not args.no_report_images, logger=args.logger)
     if entries:
         out = args.out or f"runs/{args.suite}"
         print(render_terminal(entries))
@@ -165,7 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-root", default=None, help="root of the dataset on disk (suites read from files)")
     ev.add_argument("--allow-subset", action="store_true",
                     help="accept a consistent subset of an on-disk split (labelled 'subset n/official')")
-    ev.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    ev.add_argument("--no-progress", action="store_true", help="hide progress bars (never drawn when stderr is not a "
+                                                               "terminal)")
+    ev.add_argument("--logger", default=None, choices=["tensorboard", "csv"],
+                    help="also log per-method means with Lightning's logger under DIR (default: none)")
     ev.add_argument("--no-report-images", action="store_true",
                     help="do not keep pictures for leaderboard.html (big runs); tables and plots are still written")
     ev.set_defaults(func=cmd_evaluate)

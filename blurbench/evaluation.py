@@ -9,6 +9,7 @@ between two barriers, and the leaderboard is computed from the merged per-sample
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from blurbench.datamodules.registry import DatasetSpec, build_datamodule, datasets, get_dataset
@@ -89,23 +90,44 @@ def plan(suite: str, method_names: Sequence[str | MethodSpec] | None, dataset_na
     return EvaluationPlan(suite, chosen, chosen_sets)
 
 
+class _NamedProgressBar(TQDMProgressBar):
+    """Lightning's bar, named after the (method, dataset) being evaluated instead of "Testing"."""
+
+    label = "Testing"
+
+    @property
+    def test_description(self) -> str:
+        return self.label
+
+
+LOGGERS = ("tensorboard", "csv")
+
+
 def make_trainer(out: Path, devices: int | str = 1, accelerator: str = "auto", num_nodes: int = 1,
-                 store: ResultsStore | None = None, progress: bool = True) -> L.Trainer:
+                 store: ResultsStore | None = None, progress: bool = True, logger: str | None = None) -> L.Trainer:
+    """The evaluation Trainer. ``logger``: ``"tensorboard"`` or ``"csv"`` adds Lightning's logger under ``out``
+    (per-method means); by default nothing but our own files is written. A progress bar is drawn only on a terminal:
+    in a log file its carriage returns would be one endless line."""
     world = (devices if isinstance(devices, int) else 1) * num_nodes
     strategy: Any = "ddp" if world > 1 else "auto"
+    if logger not in (None, *LOGGERS):
+        raise ConfigError(f"unknown logger '{logger}'", f"choose one of: {', '.join(LOGGERS)}")
+    loggers = {"csv": lambda: CSVLogger(out, name="logs"), "tensorboard": lambda: TensorBoardLogger(out, name="tb")}
+    bar = progress and sys.stderr.isatty()
     return L.Trainer(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
         use_distributed_sampler=False,  # our datamodules shard with UnrepeatedDistributedSampler
-        logger=[CSVLogger(out, name="logs"), TensorBoardLogger(out, name="tb")],
-        callbacks=[ResultsWriter(store or ResultsStore(out))],
-        enable_progress_bar=progress, enable_model_summary=False, inference_mode=True,
+        logger=[loggers[logger]()] if logger else False,
+        callbacks=[ResultsWriter(store or ResultsStore(out)), *([_NamedProgressBar()] if bar else [])],
+        enable_progress_bar=bar, enable_model_summary=False, inference_mode=True,
     )
 
 
 def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | None = None,
              dataset_names: Sequence[str] | None = None, out: str | Path | None = None, devices: int | str = 1,
              accelerator: str = "auto", num_nodes: int = 1, limit: int | None = None,
-             data_root: str | Path | None = None, progress: bool = True, report_images: bool = True
+             data_root: str | Path | None = None, progress: bool = True, report_images: bool = True,
+             logger: str | None = None
              ) -> list[dict[str, Any]]:
     """Evaluate, resume-safe; returns the leaderboard entries (rank 0) or [] (other ranks).
 
@@ -132,7 +154,7 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | 
     order = {spec.name: dm.ids()[:limit] if limit else dm.ids() for spec, dm in
              ((s, modules[s.name]) for s in the_plan.datasets)}
 
-    trainer = make_trainer(out, devices, accelerator, num_nodes, store, progress)
+    trainer = make_trainer(out, devices, accelerator, num_nodes, store, progress, logger)
     trainer.callbacks.extend(run_callbacks(out, images=report_images))  # cost counts, report pictures
     if trainer.num_devices > 1 and trainer.accelerator.__class__.__name__ == "CPUAccelerator":
         # Several processes on one CPU: split the cores instead of oversubscribing them.
@@ -147,6 +169,8 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | 
             continue
         dm = build_datamodule(spec, data_root, limit=limit, exclude=[i for i in order[spec.name] if i not in todo])
         model = method.build()
+        for bar in (c for c in trainer.callbacks if isinstance(c, _NamedProgressBar)):
+            bar.label = f"{method.name} on {spec.name}"
         trainer.test(model, datamodule=dm, verbose=False)
         trainer.strategy.barrier()
         if trainer.global_rank == 0:

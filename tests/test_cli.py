@@ -73,3 +73,16 @@ def test_lightning_test_command_prints_the_metrics(tmp_path):
     assert ev.returncode == 0, ev.stderr[-2000:]
     rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert abs(psnr - sum(r["metrics"]["psnr"] for r in rows) / len(rows)) < 1e-4  # the same mean as evaluate
+
+
+def test_evaluate_writes_logger_folders_only_when_asked(tmp_path):
+    from .conftest import run_cli
+
+    for logger, expected in ((None, set()), ("csv", {"logs"})):
+        out = tmp_path / (logger or "none")
+        args = ["evaluate", "--methods", "identity", "--datasets", "motion", "--limit", "1", "--out", str(out),
+                "--no-report-images"] + (["--logger", logger] if logger else [])
+        res = run_cli(*args)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert {p.name for p in out.iterdir() if p.is_dir() and p.name in ("logs", "tb")} == expected
+        assert "\r" not in res.stderr  # no progress bar drawn into a pipe
