@@ -6,8 +6,9 @@ pay off on large problems only; the direct grouped ``conv2d`` wins for small ker
 first call per problem (operation, which inputs need gradients, shapes, K, B, padding, dtype, device, torch
 threads), every candidate path is run a few times on the call's own inputs and the fastest is kept for the
 rest of the process, and on disk (``reblur_paths.json`` under :func:`blurbench.cache.cache_dir`, per
-processor model, torch and OpenCV version) for the next ones. Every path computes the same map (to float
-rounding, <= 1e-5 relative); only the time differs.
+processor model, torch and OpenCV version) for the next ones, unless the machine was overloaded while timing
+(load average >= number of CPUs: the times say little then, so the next process times again). Every path
+computes the same map (to float rounding, <= 1e-5 relative); only the time differs.
 
 Paths (:class:`Path`, by name):
 
@@ -276,20 +277,25 @@ def _seconds(run: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
+def _time_path(trial: Callable[[Path], object], path: Path, device: torch.device) -> float:
+    """Seconds of one run of ``trial(path)``."""
+    return _seconds(lambda: trial(path), device)
+
+
 def _race(cands: list[Path], trial: Callable[[Path], object], device: torch.device, best: dict[Path, float],
           start: float) -> None:
     """Warm-up run of each new candidate, drop the clearly slower ones, then up to two interleaved timed rounds:
     ``best`` gets the minimum time of each candidate (A/B/A/B: each sees the same machine state)."""
     for p in cands:
         if p not in best:
-            best[p] = _seconds(lambda p=p: trial(p), device)
+            best[p] = _time_path(trial, p, device)
     fastest = min(best.values())
     alive = [p for p in cands if best[p] <= _WARMUP_DROP * fastest]
     for r in range(_TIMED_ROUNDS):
         if r and time.perf_counter() - start > _ROUND_BUDGET_S:
             break
         for p in alive:
-            best[p] = min(best[p], _seconds(lambda p=p: trial(p), device))
+            best[p] = min(best[p], _time_path(trial, p, device))
 
 
 def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
@@ -334,5 +340,13 @@ def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
     with _LOCK:
         _CHOICES[key] = win
         _TIMINGS[key] = {p.name: t for p, t in best.items()} | {"direct (band estimate)": estimate}
-        _disk_store(machine, skey, win)
+        if not _overloaded():
+            _disk_store(machine, skey, win)
     return win
+
+
+def _overloaded() -> bool:
+    try:
+        return os.getloadavg()[0] >= (os.cpu_count() or 1)
+    except OSError:  # (no load average on this platform)
+        return False
