@@ -115,7 +115,7 @@ def test_race_picks_the_fastest_once_and_remembers(monkeypatch):
     runs = _fake_race(monkeypatch, FAKE)
     trials = []
     key = ("a problem",)
-    path = autotune.choose(key, CPU, trials.append, _plan_of, direct_estimate=lambda: 10.0)
+    path = autotune.choose(key, CPU, trials.append, _plan_of, direct_estimate=lambda limit: 10.0)
     assert path == Path("torch", True, 320)  # 448 plans like 320: not raced; direct estimated too slow
     assert set(runs) == {"fft-opencv-threads-t320", "fft-opencv-serial-t320", "fft-torch-threads-t320",
                          "fft-torch-serial-t320", "fft-torch-threads-t256"}
@@ -124,18 +124,18 @@ def test_race_picks_the_fastest_once_and_remembers(monkeypatch):
     assert trials == [Path.parse(n) for n in runs]
     assert autotune.chosen(key) == path and autotune.timings(key)["fft-torch-serial-t320"] == 2.5
     n = len(runs)
-    assert autotune.choose(key, CPU, trials.append, _plan_of, lambda: 10.0) == path and len(runs) == n
+    assert autotune.choose(key, CPU, trials.append, _plan_of, lambda limit: 10.0) == path and len(runs) == n
     # the next process: from the disk file, keyed by the processor model
     autotune.clear()
     monkeypatch.setattr(autotune, "_DISK", None)
-    assert autotune.choose(key, CPU, trials.append, _plan_of, lambda: 10.0) == path and len(runs) == n
+    assert autotune.choose(key, CPU, trials.append, _plan_of, lambda limit: 10.0) == path and len(runs) == n
     data = json.loads(autotune._disk_file().read_text())
     (machine,) = data["machines"]
     assert machine.startswith(autotune.processor(CPU)) and data["machines"][machine][str(key)] == path.name
     # forgotten on disk too: timed again
     autotune.clear(disk=True)
     monkeypatch.setattr(autotune, "_DISK", None)
-    autotune.choose(key, CPU, trials.append, _plan_of, lambda: 10.0)
+    autotune.choose(key, CPU, trials.append, _plan_of, lambda limit: 10.0)
     assert len(runs) > n
 
 
@@ -144,17 +144,27 @@ def test_race_tries_other_tiles_and_the_direct_path_when_it_may_win(monkeypatch)
     runs = _fake_race(monkeypatch, seconds)
     monkeypatch.setattr(autotune, "paths", lambda device: [Path(t, False, s) for s in (320, 448, 256)
                                                            for t in ("opencv", "torch")] + [DIRECT])
-    path = autotune.choose(("p",), CPU, lambda p: None, _plan_of, direct_estimate=lambda: 2.0)
+    path = autotune.choose(("p",), CPU, lambda p: None, _plan_of, direct_estimate=lambda limit: 2.0)
     assert path == DIRECT and "fft-torch-serial-t256" in runs and "fft-torch-serial-t448" not in runs
     runs.clear()
-    assert autotune.choose(("q",), CPU, lambda p: None, _plan_of, direct_estimate=lambda: 3.0) == \
+    assert autotune.choose(("q",), CPU, lambda p: None, _plan_of, direct_estimate=lambda limit: 3.0) == \
         Path("torch", False, 256) and "direct" not in runs  # 3.0 >= 1.5 x 1.5: not raced
+
+
+def test_budget_bounds_the_timing(monkeypatch):
+    """Past its budget the race stops: the first round of candidates only (one run each), nothing else."""
+    runs = _fake_race(monkeypatch, FAKE | {"fft-opencv-serial-t256": 0.5})
+    monkeypatch.setattr(autotune, "_BUDGET_S", 0.0)
+    monkeypatch.setattr(autotune, "_BUDGET_RUNS", 0)
+    path = autotune.choose(("bounded",), CPU, lambda p: None, _plan_of, direct_estimate=lambda limit: 0.1)
+    first = [p.name for p in autotune.paths(CPU) if p.is_fft and p.tile == engine.TILE_DEFAULT]
+    assert sorted(runs) == sorted(first) and path == Path.parse(min(first, key=FAKE.get))
 
 
 def test_overloaded_machine_keeps_the_choice_in_memory_only(monkeypatch):
     _fake_race(monkeypatch, FAKE | {"fft-torch-serial-t256": 9.0, "fft-opencv-serial-t256": 9.0})
     monkeypatch.setattr(autotune, "_overloaded", lambda: True)
-    path = autotune.choose(("busy",), CPU, lambda p: None, _plan_of, lambda: 10.0)
+    path = autotune.choose(("busy",), CPU, lambda p: None, _plan_of, lambda limit: 10.0)
     assert autotune.chosen(("busy",)) == path
     assert not autotune._disk_file().exists()
 

@@ -196,8 +196,9 @@ def _choose(op: str, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -
             out = _run(op, path, *args, pad_mode)
             torch.autograd.grad(out, [a for a, g in zip(args, grads) if g], torch.ones_like(out))
 
-    def direct_estimate() -> float:
-        """The direct path's seconds, extrapolated from a band of output rows (cost ∝ output rows)."""
+    def direct_estimate(limit: float) -> float:
+        """The direct path's seconds, extrapolated from a band of output rows (cost ∝ output rows); a second
+        run of the band (the first may pay for set-up) only if the first extrapolates to less than 4x limit."""
         ho = mixing.shape[-2]
         rows = -(-ho // autotune._DIRECT_BAND)
         with torch.no_grad():
@@ -206,8 +207,11 @@ def _choose(op: str, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -
                 band = (pad(x, k, padding)[..., : rows + k - 1, :], kernels, m)
             else:
                 band = (x[..., :rows, :], kernels, m)
-        best = min(autotune._seconds(lambda: trial(autotune.DIRECT, band, "valid"), x.device) for _ in range(2))
-        return best * ho / rows
+        scale = ho / rows
+        first = autotune._seconds(lambda: trial(autotune.DIRECT, band, "valid"), x.device) * scale
+        if first >= 4 * limit:
+            return first
+        return min(first, autotune._seconds(lambda: trial(autotune.DIRECT, band, "valid"), x.device) * scale)
 
     def plan_of(path: Path) -> tuple[int, ...]:
         p = _plan(path, mixing, k)

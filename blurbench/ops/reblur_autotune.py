@@ -24,9 +24,10 @@ is an error, never a silent substitute.
 
 The timing is bounded: the candidates with the default tile race first (one warm-up run each, then at most
 two timed rounds, the minimum counts, candidates 3x slower than the best after the warm-up drop out), then
-the winner's other tile sizes; the direct path is first timed on a band of 1/16 of the output rows and raced
-only if that extrapolates to less than 1.5x the best FFT path. The problem is timed as it will run: forward
-only, or forward and backward when gradients are needed.
+the winner's other tile sizes; the direct path is first timed on a band of 1/32 of the output rows and raced
+only if that extrapolates to less than 1.5x the best FFT path. Past the first round, no run starts once the
+tuning of the problem has taken 1 s or 12 times the best candidate's time, whichever is longer. The problem
+is timed as it will run: forward only, or forward and backward when gradients are needed.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ TRANSFORMS = ("opencv", "torch")
 TILES_CPU = (reblur_fft.TILE_DEFAULT, 448, 256)  # FFT tile sides raced on CPU, the default first
 _WARMUP_DROP = 3.0  # after the warm-up run, candidates this much slower than the best drop out
 _TIMED_ROUNDS = 2
-_ROUND_BUDGET_S = 1.0  # no second timed round once the tuning of one problem has taken this long
-_DIRECT_BAND = 16  # the direct path is first timed on 1/_DIRECT_BAND of the output rows
+_BUDGET_S = 1.0  # the tuning of one problem runs no further candidate once it has taken this long, or
+_BUDGET_RUNS = 12  # ... this many times the best candidate's time if that is longer (the first round always runs)
+_DIRECT_BAND = 32  # the direct path is first timed on 1/_DIRECT_BAND of the output rows
 _DIRECT_MARGIN = 1.5  # ... and raced if that extrapolates to less than this times the best FFT path
 _DISK_FORMAT = 1
 
@@ -282,29 +284,37 @@ def _time_path(trial: Callable[[Path], object], path: Path, device: torch.device
     return _seconds(lambda: trial(path), device)
 
 
+def _within_budget(start: float, best: dict[Path, float], expected: float) -> bool:
+    """Whether one more run (of ``expected`` seconds) keeps this problem's tuning within its budget."""
+    spent = time.perf_counter() - start
+    return spent + expected <= max(_BUDGET_S, _BUDGET_RUNS * min(best.values()))
+
+
 def _race(cands: list[Path], trial: Callable[[Path], object], device: torch.device, best: dict[Path, float],
-          start: float) -> None:
+          start: float, expected: float | None = None, warm_all: bool = False) -> None:
     """Warm-up run of each new candidate, drop the clearly slower ones, then up to two interleaved timed rounds:
-    ``best`` gets the minimum time of each candidate (A/B/A/B: each sees the same machine state)."""
+    ``best`` gets the minimum time of each candidate (A/B/A/B: each sees the same machine state). Within the
+    budget only (``expected``: a new candidate's guessed time, or None), except the warm-ups if ``warm_all``."""
     for p in cands:
-        if p not in best:
+        if p not in best and (warm_all or not best or _within_budget(start, best, expected or min(best.values()))):
             best[p] = _time_path(trial, p, device)
     fastest = min(best.values())
-    alive = [p for p in cands if best[p] <= _WARMUP_DROP * fastest]
-    for r in range(_TIMED_ROUNDS):
-        if r and time.perf_counter() - start > _ROUND_BUDGET_S:
-            break
+    alive = [p for p in cands if p in best and best[p] <= _WARMUP_DROP * fastest]
+    for _ in range(_TIMED_ROUNDS):
         for p in alive:
+            if not _within_budget(start, best, best[p]):
+                return
             best[p] = min(best[p], _time_path(trial, p, device))
 
 
 def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
-           plan_of: Callable[[Path], Hashable], direct_estimate: Callable[[], float]) -> Path:
+           plan_of: Callable[[Path], Hashable], direct_estimate: Callable[[float], float]) -> Path:
     """The path for the problem ``key``: the forced one, the one chosen before (this process, then the disk
     file), or the fastest by timing ``trial(path)`` (which runs the call's problem on ``path``).
 
     ``plan_of(path)`` names the tiling an FFT path would use (tile sizes that tile alike are timed once);
-    ``direct_estimate()`` returns the direct path's extrapolated seconds from a band of the output.
+    ``direct_estimate(limit)`` returns the direct path's seconds extrapolated from a band of the output (it may
+    stop at a first guess above ``limit``: the direct path is raced only below it).
     """
     path = forced_path(device)
     if path is not None:
@@ -322,7 +332,7 @@ def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
     cands = paths(device)
     default = _default_tile(device)
     best: dict[Path, float] = {}
-    _race([p for p in cands if p.is_fft and p.tile == default], trial, device, best, start)
+    _race([p for p in cands if p.is_fft and p.tile == default], trial, device, best, start, warm_all=True)
     win = min(best, key=best.get)
     seen = {plan_of(win)}
     others = []
@@ -333,9 +343,9 @@ def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
     if others:
         _race([win] + others, trial, device, best, start)
         win = min(best, key=best.get)
-    estimate = direct_estimate()
+    estimate = direct_estimate(_DIRECT_MARGIN * best[win])
     if estimate < _DIRECT_MARGIN * best[win]:
-        _race([win, DIRECT], trial, device, best, start)
+        _race([win, DIRECT], trial, device, best, start, expected=estimate)
         win = min(best, key=best.get)
     with _LOCK:
         _CHOICES[key] = win
