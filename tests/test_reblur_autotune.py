@@ -161,6 +161,21 @@ def test_budget_bounds_the_timing(monkeypatch):
     assert sorted(runs) == sorted(first) and path == Path.parse(min(first, key=FAKE.get))
 
 
+def test_many_sizes_of_one_problem_are_not_all_timed(monkeypatch):
+    """A dataset of many image sizes: past _MAX_SHAPES timed sizes, the choice of the nearest size is reused."""
+    monkeypatch.setattr(autotune, "_MAX_SHAPES", 2)
+    runs = _fake_race(monkeypatch, FAKE | {"fft-torch-serial-t256": 9.0, "fft-opencv-serial-t256": 9.0})
+    small = autotune.choose(("s", 1), CPU, lambda p: None, _plan_of, lambda limit: 0.1, family="f", size=100.0)
+    runs.clear()
+    big = autotune.choose(("s", 2), CPU, lambda p: None, _plan_of, lambda limit: 10.0, family="f", size=1e6)
+    assert small == DIRECT and big != DIRECT and runs
+    runs.clear()
+    assert autotune.choose(("s", 3), CPU, lambda p: None, _plan_of, lambda limit: 0.1, family="f", size=2e5) == big
+    assert autotune.choose(("s", 4), CPU, lambda p: None, _plan_of, lambda limit: 0.1, family="f", size=90.0) == small
+    assert not runs and autotune.chosen(("s", 3)) == big
+    assert autotune.choose(("t", 1), CPU, lambda p: None, _plan_of, lambda limit: 0.1, family="g", size=1e6) == DIRECT
+
+
 def test_overloaded_machine_keeps_the_choice_in_memory_only(monkeypatch):
     _fake_race(monkeypatch, FAKE | {"fft-torch-serial-t256": 9.0, "fft-opencv-serial-t256": 9.0})
     monkeypatch.setattr(autotune, "_overloaded", lambda: True)

@@ -217,8 +217,9 @@ def _choose(op: str, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -
         p = _plan(path, mixing, k)
         return p.nh, p.fh, p.nw, p.fw
 
-    return autotune.choose(problem_key(op, x, kernels, mixing, padding), x.device, trial, plan_of,
-                           direct_estimate)
+    key = problem_key(op, x, kernels, mixing, padding)
+    family = key[:2] + key[3:]  # all but the shape: (N, C, H, W) enter as the work size
+    return autotune.choose(key, x.device, trial, plan_of, direct_estimate, family, float(x.numel()))
 
 
 def _call(op: str, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -> Tensor:

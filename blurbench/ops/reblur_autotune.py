@@ -27,13 +27,16 @@ two timed rounds, the minimum counts, candidates 3x slower than the best after t
 the winner's other tile sizes; the direct path is first timed on a band of 1/32 of the output rows and raced
 only if that extrapolates to less than 1.5x the best FFT path. Past the first round, no run starts once the
 tuning of the problem has taken 1 s or 12 times the best candidate's time, whichever is longer. The problem
-is timed as it will run: forward only, or forward and backward when gradients are needed.
+is timed as it will run: forward only, or forward and backward when gradients are needed. After 8 sizes of
+one problem (all else alike) have been timed in a process, a new size takes the choice of the nearest timed
+size without timing (a dataset of many image sizes does not time every image).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import threading
@@ -55,6 +58,8 @@ _BUDGET_S = 1.0  # the tuning of one problem runs no further candidate once it h
 _BUDGET_RUNS = 12  # ... this many times the best candidate's time if that is longer (the first round always runs)
 _DIRECT_BAND = 32  # the direct path is first timed on 1/_DIRECT_BAND of the output rows
 _DIRECT_MARGIN = 1.5  # ... and raced if that extrapolates to less than this times the best FFT path
+_MAX_SHAPES = 8  # sizes timed per family of problems (all but the size alike) in one process; later sizes
+# take the choice of the nearest timed size (a dataset of many image sizes does not time every image)
 _DISK_FORMAT = 1
 
 
@@ -170,6 +175,7 @@ def record(path: Path) -> None:
 _LOCK = threading.Lock()
 _CHOICES: dict[Hashable, Path] = {}  # problem key -> chosen path (this process)
 _TIMINGS: dict[Hashable, dict[str, float]] = {}  # problem key -> seconds per timed path (for the bench)
+_FAMILIES: dict[Hashable, list[tuple[float, Path]]] = {}  # family -> (size, chosen path) of its timed problems
 _DISK: dict | None = None  # this machine's section of the disk file, loaded once
 
 
@@ -249,6 +255,7 @@ def clear(disk: bool = False, device: torch.device | str = "cpu") -> None:
     with _LOCK:
         _CHOICES.clear()
         _TIMINGS.clear()
+        _FAMILIES.clear()
         if disk:
             _disk_store(_machine(torch.device(device)), None, None)
 
@@ -308,9 +315,12 @@ def _race(cands: list[Path], trial: Callable[[Path], object], device: torch.devi
 
 
 def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
-           plan_of: Callable[[Path], Hashable], direct_estimate: Callable[[float], float]) -> Path:
+           plan_of: Callable[[Path], Hashable], direct_estimate: Callable[[float], float],
+           family: Hashable | None = None, size: float = 1.0) -> Path:
     """The path for the problem ``key``: the forced one, the one chosen before (this process, then the disk
-    file), or the fastest by timing ``trial(path)`` (which runs the call's problem on ``path``).
+    file), or the fastest by timing ``trial(path)`` (which runs the call's problem on ``path``); once
+    ``_MAX_SHAPES`` problems of the same ``family`` were timed, the choice for the nearest ``size`` (work, e.g.
+    output pixels).
 
     ``plan_of(path)`` names the tiling an FFT path would use (tile sizes that tile alike are timed once);
     ``direct_estimate(limit)`` returns the direct path's seconds extrapolated from a band of the output (it may
@@ -328,6 +338,10 @@ def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
     if hit is not None and why_not(hit, device) is None:
         _CHOICES[key] = hit
         return hit
+    timed = _FAMILIES.get(family, []) if family is not None else []
+    if len(timed) >= _MAX_SHAPES:
+        _CHOICES[key] = min(timed, key=lambda sp: abs(math.log(sp[0] / size)))[1]
+        return _CHOICES[key]
     start = time.perf_counter()
     cands = paths(device)
     default = _default_tile(device)
@@ -350,6 +364,8 @@ def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
     with _LOCK:
         _CHOICES[key] = win
         _TIMINGS[key] = {p.name: t for p, t in best.items()} | {"direct (band estimate)": estimate}
+        if family is not None:
+            _FAMILIES.setdefault(family, []).append((size, win))
         if not _overloaded():
             _disk_store(machine, skey, win)
     return win
