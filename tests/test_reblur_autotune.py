@@ -149,6 +149,9 @@ def test_race_tries_other_tiles_and_the_direct_path_when_it_may_win(monkeypatch)
     runs.clear()
     assert autotune.choose(("q",), CPU, lambda p: None, _plan_of, direct_estimate=lambda limit: 3.0) == \
         Path("torch", False, 256) and "direct" not in runs  # 3.0 >= 1.5 x 1.5: not raced
+    runs.clear()
+    assert autotune.choose(("r",), CPU, lambda p: None, _plan_of, direct_estimate=lambda limit: None) == DIRECT
+    assert runs.count("direct") == 3  # no estimate (cheap problems): raced in full
 
 
 def test_budget_bounds_the_timing(monkeypatch):

@@ -196,9 +196,12 @@ def _choose(op: str, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -
             out = _run(op, path, *args, pad_mode)
             torch.autograd.grad(out, [a for a, g in zip(args, grads) if g], torch.ones_like(out))
 
-    def direct_estimate(limit: float) -> float:
-        """The direct path's seconds, extrapolated from a band of output rows (cost ∝ output rows); a second
-        run of the band (the first may pay for set-up) only if the first extrapolates to less than 4x limit."""
+    def direct_estimate(limit: float) -> float | None:
+        """None (time it in full) when the FFT paths take little time; else the direct path's seconds
+        extrapolated from a band of output rows (cost ∝ output rows), the better of two runs (the first pays
+        for set-up) unless the first already extrapolates to over 10x ``limit``."""
+        if limit <= autotune._DIRECT_FULL_S:
+            return None
         ho = mixing.shape[-2]
         rows = -(-ho // autotune._DIRECT_BAND)
         with torch.no_grad():
@@ -209,7 +212,7 @@ def _choose(op: str, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -
                 band = (x[..., :rows, :], kernels, m)
         scale = ho / rows
         first = autotune._seconds(lambda: trial(autotune.DIRECT, band, "valid"), x.device) * scale
-        if first >= 4 * limit:
+        if first >= 10 * limit:
             return first
         return min(first, autotune._seconds(lambda: trial(autotune.DIRECT, band, "valid"), x.device) * scale)
 

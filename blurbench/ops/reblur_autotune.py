@@ -24,12 +24,13 @@ is an error, never a silent substitute.
 
 The timing is bounded: the candidates with the default tile race first (one warm-up run each, then at most
 two timed rounds, the minimum counts, candidates 3x slower than the best after the warm-up drop out), then
-the winner's other tile sizes; the direct path is first timed on a band of 1/32 of the output rows and raced
-only if that extrapolates to less than 1.5x the best FFT path. Past the first round, no run starts once the
-tuning of the problem has taken 1 s or 12 times the best candidate's time, whichever is longer. The problem
-is timed as it will run: forward only, or forward and backward when gradients are needed. After 8 sizes of
-one problem (all else alike) have been timed in a process, a new size takes the choice of the nearest timed
-size without timing (a dataset of many image sizes does not time every image).
+the winner's other tile sizes; then the direct path, raced in full when the best FFT path takes under 20 ms,
+else first timed on a band of 1/32 of the output rows and raced only if that extrapolates to less than 1.5x
+the best FFT path. Past the first round, no run starts once the tuning of the problem has taken 1 s or 12
+times the best candidate's time, whichever is longer. The problem is timed as it will run: forward only, or
+forward and backward when gradients are needed. After 8 sizes of one problem (all else alike) have been
+timed in a process, a new size takes the choice of the nearest timed size without timing (a dataset of many
+image sizes does not time every image).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ _BUDGET_S = 1.0  # the tuning of one problem runs no further candidate once it h
 _BUDGET_RUNS = 12  # ... this many times the best candidate's time if that is longer (the first round always runs)
 _DIRECT_BAND = 32  # the direct path is first timed on 1/_DIRECT_BAND of the output rows
 _DIRECT_MARGIN = 1.5  # ... and raced if that extrapolates to less than this times the best FFT path
+_DIRECT_FULL_S = 0.03  # below this limit (1.5x the best FFT path) the direct path is raced without a band
 _MAX_SHAPES = 8  # sizes timed per family of problems (all but the size alike) in one process; later sizes
 # take the choice of the nearest timed size (a dataset of many image sizes does not time every image)
 _DISK_FORMAT = 1
@@ -315,7 +317,7 @@ def _race(cands: list[Path], trial: Callable[[Path], object], device: torch.devi
 
 
 def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
-           plan_of: Callable[[Path], Hashable], direct_estimate: Callable[[float], float],
+           plan_of: Callable[[Path], Hashable], direct_estimate: Callable[[float], float | None],
            family: Hashable | None = None, size: float = 1.0) -> Path:
     """The path for the problem ``key``: the forced one, the one chosen before (this process, then the disk
     file), or the fastest by timing ``trial(path)`` (which runs the call's problem on ``path``); once
@@ -324,7 +326,7 @@ def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
 
     ``plan_of(path)`` names the tiling an FFT path would use (tile sizes that tile alike are timed once);
     ``direct_estimate(limit)`` returns the direct path's seconds extrapolated from a band of the output (it may
-    stop at a first guess above ``limit``: the direct path is raced only below it).
+    stop at a first guess above ``limit``: the direct path is raced only below it), or None: race it.
     """
     path = forced_path(device)
     if path is not None:
@@ -358,12 +360,14 @@ def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
         _race([win] + others, trial, device, best, start)
         win = min(best, key=best.get)
     estimate = direct_estimate(_DIRECT_MARGIN * best[win])
-    if estimate < _DIRECT_MARGIN * best[win]:
-        _race([win, DIRECT], trial, device, best, start, expected=estimate)
+    if estimate is None or estimate < _DIRECT_MARGIN * best[win]:
+        _race([win, DIRECT], trial, device, best, start, expected=estimate, warm_all=estimate is None)
         win = min(best, key=best.get)
     with _LOCK:
         _CHOICES[key] = win
-        _TIMINGS[key] = {p.name: t for p, t in best.items()} | {"direct (band estimate)": estimate}
+        _TIMINGS[key] = {p.name: t for p, t in best.items()}
+        if estimate is not None:
+            _TIMINGS[key]["direct (band estimate)"] = estimate
         if family is not None:
             _FAMILIES.setdefault(family, []).append((size, win))
         if not _overloaded():
