@@ -26,7 +26,7 @@ The timing is bounded: the candidates with the default tile race first (one warm
 two timed rounds, the minimum counts, candidates 3x slower than the best after the warm-up drop out), then
 the winner's other tile sizes; then the direct path, raced in full when the best FFT path takes under 20 ms,
 else first timed on a band of 1/32 of the output rows and raced only if that extrapolates to less than 1.5x
-the best FFT path. Past the first round, no run starts once the tuning of the problem has taken 1 s or 12
+the best FFT path. Past the first round, no run starts once the tuning of the problem has taken 1 s or 8
 times the best candidate's time, whichever is longer. The problem is timed as it will run: forward only, or
 forward and backward when gradients are needed. After 8 sizes of one problem (all else alike) have been
 timed in a process, a new size takes the choice of the nearest timed size without timing (a dataset of many
@@ -56,7 +56,7 @@ TILES_CPU = (reblur_fft.TILE_DEFAULT, 448, 256)  # FFT tile sides raced on CPU, 
 _WARMUP_DROP = 3.0  # after the warm-up run, candidates this much slower than the best drop out
 _TIMED_ROUNDS = 2
 _BUDGET_S = 1.0  # the tuning of one problem runs no further candidate once it has taken this long, or
-_BUDGET_RUNS = 12  # ... this many times the best candidate's time if that is longer (the first round always runs)
+_BUDGET_RUNS = 8  # ... this many times the best candidate's time if that is longer (the first round always runs)
 _DIRECT_BAND = 32  # the direct path is first timed on 1/_DIRECT_BAND of the output rows
 _DIRECT_MARGIN = 1.5  # ... and raced if that extrapolates to less than this times the best FFT path
 _DIRECT_FULL_S = 0.03  # below this limit (1.5x the best FFT path) the direct path is raced without a band
