@@ -236,6 +236,31 @@ def test_pipelined_forward_matches_reference(dtype, reuse, name, monkeypatch):
     assert len(calls) == 2 * (len(PIPELINE_CASES) + 1) and calls[-1] == 1 and {2, 1} < set(calls)
 
 
+@pytest.mark.parametrize("tile", [320, 16])
+def test_threaded_forward_is_the_same_bit_for_bit(tile, monkeypatch):
+    """The helpers finish their items in any order (shuffled here by random delays), but the products are
+    summed in the order of the kernel pairs: every run gives the same bits (data generation relies on it)."""
+    import random
+    import time
+
+    from blurbench.ops import dft
+
+    monkeypatch.setattr(engine, "_num_threads", lambda: 3)
+    overwrite = dft.dft2_overwrite
+    delays = random.Random(0)
+
+    def shuffled(*args, **kwargs):
+        time.sleep(delays.random() * 2e-4)
+        return overwrite(*args, **kwargs)
+
+    monkeypatch.setattr(dft, "dft2_overwrite", shuffled)
+    sharp, kernels, mixing = _problem(1, 3, 40, 36, 9, 5, "reflect")
+    with _Ran(_forced("fft-torch-threads", tile)):
+        outs = [reblur(sharp, kernels, mixing) for _ in range(6)]
+    assert all(torch.equal(o, outs[0]) for o in outs[1:])
+    assert _rel_err(outs[0], reblur_reference(sharp, kernels, mixing)) < 1e-5
+
+
 def test_pipelined_forward_reraises_the_original_error(monkeypatch):
     """A preparation failing in one helper surfaces as its own error, not as the other helpers' wait failure."""
     monkeypatch.setattr(engine, "_num_threads", lambda: 2)

@@ -442,14 +442,17 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
     Preparations: the padded input (several tiles), the tile spectra (one tile: per channel, so that the
     products start early), the pair spectra ``Q_p`` shared by several items (one tile: with the pair's
     interleaved maps). Products: ``m_2p (u ⋆ k_2p) + m_2p+1 (u ⋆ k_2p+1)`` of one (tile, pair, channel
-    range), accumulated under a lock into the tile's one accumulator (re and im slots, [N, C, rows, cols, 2]);
-    the item that completes a (tile, channel) adds its two slots into the output. One tile: all channels of
+    range), accumulated under a lock into the tile's one accumulator (re and im slots, [N, C, rows, cols, 2])
+    in the order of the pairs, whichever helper finishes first (so the result is the same, bit for bit, from
+    run to run: an item that finished before its predecessor waits for it); the item that completes a (tile,
+    channel) adds its two slots into the output. One tile: all channels of
     a pair per item (its ``Q_p`` made in the item: batched transforms, fewer ops), except the last
     ``_SPLIT_PAIRS`` pairs, one channel per item, so that the helpers finish together. With an odd number
     of kernels the last pair has no partner kernel, so its transforms would carry one real output each:
     there two channels share one transform instead, ``ifft2((X_c + i X_c+1) Q) = u_c ⋆ k + i u_c+1 ⋆ k``
-    (C·B/2 rounded up transforms in all). An item waits for the preparations it needs, which are listed
-    (claimed) earlier, so they are running or done: no deadlock.
+    (C·B/2 rounded up transforms in all). An item waits for the preparations it needs and for the previous
+    pair's products of its channels, which are listed (claimed) earlier, so they are running or done: no
+    deadlock (a failed item wakes the waiting ones, which stop).
 
     Measured on the AMD EPYC (K = 33, B = 25, C = 3, 2 threads, each call after a reference call, interleaved)
     against per-helper accumulators summed at the end, one transform per channel for the last kernel and
@@ -491,7 +494,13 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
                 for d in deps:
                     get(d)
                 if key is None:
-                    fn(state)
+                    try:
+                        fn(state)
+                    except BaseException:
+                        with turn:  # products waiting for this one's turn give up
+                            failed.append(True)
+                            turn.notify_all()
+                        raise
                     continue
                 try:
                     fn()
@@ -522,28 +531,33 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
 
     # the tiles' accumulators (several tiles: made by their first product; one tile: a buffer of the calling
     # thread, which waits for the helpers, so a helper's next call cannot take it), and per (tile, channel)
-    # the products left
+    # the pairs added so far (the next product to add is that pair's; with none added, it assigns)
     acc: dict = {0: _workspace("acc", (n, c, plan.ho, plan.wo, 2), mixing)} if single else {}
-    # (a channel with all npair products left is not written yet: its first product assigns instead of adding)
-    left = {(t, ci): npair for t in range(len(tiles)) for ci in range(c)}
+    added = {(t, ci): 0 for t in range(len(tiles)) for ci in range(c)}
     y = mixing.new_empty(n, c, plan.ho, plan.wo)
-    lock = threading.Lock()
+    turn = threading.Condition()
+    failed: list = []  # non-empty once a product item raised
 
-    def accumulate(t: int, chans: range, add):
-        """Run ``add(acc, first)`` for the tile's accumulator under the lock; then write the completed channels."""
+    def accumulate(t: int, p: int, chans: range, add):
+        """Run ``add(acc, first)`` (``first``: assign, not add) on the tile's accumulator when pair ``p`` is the
+        next one of its channels (a fixed order of the sums); then write the completed channels."""
         rows, cols = tiles[t][2:]
-        with lock:
+        with turn:
+            turn.wait_for(lambda: failed or all(added[t, ci] == p for ci in chans))
+            if failed:
+                raise _DependencyFailed(("turn", t, p))
             if t not in acc:
                 acc[t] = mixing.new_empty(n, c, rows, cols, 2)
             a = acc[t]
-            add(a, [left[t, ci] == npair for ci in chans])
+            add(a, p == 0)
             complete = []
             for ci in chans:
-                left[t, ci] -= 1
-                if not left[t, ci]:
+                added[t, ci] += 1
+                if added[t, ci] == npair:
                     complete.append(ci)
-            if not single and all(not left[t, cj] for cj in range(c)):
+            if not single and all(added[t, cj] == npair for cj in range(c)):
                 del acc[t]  # the last reference is ours: the tile's memory goes with this item
+            turn.notify_all()
         r0, tc0 = tiles[t][:2]
         for ci in complete:  # nothing else writes these slots any more
             torch.add(a[:, ci, ..., 0], a[:, ci, ..., 1], out=y[:, ci, r0 : r0 + rows, tc0 : tc0 + cols])
@@ -560,16 +574,12 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
             mt = _interleaved_maps(mixing, p, tiles[t])
 
         def add(a, first):
-            if all(first):
+            if first:
                 torch.mul(zr, mt, out=a[:, c0:c1])
-            elif not any(first):
-                a[:, c0:c1].addcmul_(zr, mt)
             else:
-                for i, f in enumerate(first):
-                    (torch.mul(zr[:, i], mt[:, 0], out=a[:, c0 + i]) if f else
-                     a[:, c0 + i].addcmul_(zr[:, i], mt[:, 0]))
+                a[:, c0:c1].addcmul_(zr, mt)
 
-        accumulate(t, range(c0, c1), add)
+        accumulate(t, p, range(c0, c1), add)
 
     def product_odd(t: int, c0: int, c1: int, state: dict):
         """The last (single-kernel) pair for channels c0 and c0+1 in one transform (or c0 alone)."""
@@ -590,14 +600,14 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
         m = mixing[:, b - 1, r0 : r0 + rows, tc0 : tc0 + cols]
 
         def add(a, first):
-            for i, f in enumerate(first):  # channel c0 + i is the real (i = 0) or imaginary (i = 1) part
-                if f:
+            for i in range(c1 - c0):  # channel c0 + i is the real (i = 0) or imaginary (i = 1) part
+                if first:
                     a[:, c0 + i, ..., 1].zero_()
                     torch.mul(z[..., i], m, out=a[:, c0 + i, ..., 0])
                 else:
                     a[:, c0 + i, ..., 0].addcmul_(z[..., i], m)
 
-        accumulate(t, range(c0, c1), add)
+        accumulate(t, npair - 1, range(c0, c1), add)
 
     try:
         if single:
