@@ -1,6 +1,8 @@
 """Correctness of blurbench.ops.reblur on every path: reference agreement, adjointness, gradients, pixel
 kernels, errors. (The path choice itself: tests/test_reblur_autotune.py.)"""
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -283,6 +285,28 @@ def test_gradcheck(padding, path):
     sharp, kernels, mixing = _problem(2, 2, 9, 8, 3, 3, padding, dtype=torch.float64)
     args = tuple(t.clone().requires_grad_(True) for t in (sharp, kernels, mixing))
     assert torch.autograd.gradcheck(lambda u, k, m: reblur(u, k, m, padding), args, fast_mode=True)
+
+
+@pytest.mark.parametrize("name", [p.name for p in autotune.paths(CPU)])
+def test_every_path_the_chooser_can_pick(name):
+    """Each path the chooser may pick on this machine (every tile size too; several tiles at 16), for the map
+    and its adjoint: the same values (<= 1e-5) and gradients in all three inputs as the reference."""
+    sharp, kernels, mixing = _problem(1, 3, 41, 37, 5, 7, "reflect")
+    v = torch.randn(1, 3, 41, 37, generator=torch.Generator().manual_seed(5))
+    ref = _output_and_grads(reblur_reference, sharp, kernels, mixing, "reflect")
+
+    def adjoint_reference(v, k, m, padding):
+        u = torch.zeros_like(sharp, requires_grad=True)
+        return torch.autograd.grad(reblur_reference(u, k, m, padding), u, v, create_graph=True)[0]
+
+    ref_adj = _output_and_grads(adjoint_reference, v, kernels, mixing, "reflect")
+    chosen = autotune.Path.parse(name)
+    for path in [chosen] + ([dataclasses.replace(chosen, tile=16)] if chosen.is_fft else []):
+        with _Ran(path):
+            ours = _output_and_grads(reblur, sharp, kernels, mixing, "reflect")
+            ours_adj = _output_and_grads(reblur_adjoint, v, kernels, mixing, "reflect")
+        for o, r in zip(ours + ours_adj, ref + ref_adj):
+            assert _rel_err(o, r) < 1e-5, path
 
 
 @pytest.mark.parametrize("padding", ["reflect", "valid"])
