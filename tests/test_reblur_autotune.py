@@ -23,6 +23,7 @@ def _fresh(tmp_path, monkeypatch):
     monkeypatch.delenv(autotune.ENV, raising=False)
     monkeypatch.setattr(autotune, "_DISK", None)
     monkeypatch.setattr(autotune, "_overloaded", lambda: False)
+    monkeypatch.setattr(autotune, "TUNE_MIN_WORK", 0)  # the tests' problems are small
     autotune.clear()
     yield
     autotune.clear()
@@ -60,6 +61,20 @@ def test_env_var_forces_a_path_without_timing(monkeypatch):
     with autotune.force("fft-opencv-serial"):  # force() wins over the variable, in this thread
         reblur(sharp, kernels, mixing)
         assert autotune.last_path() == Path("opencv", False, engine.TILE_DEFAULT)
+
+
+def test_small_problems_take_the_default_path_untimed(monkeypatch):
+    """Below TUNE_MIN_WORK (N·C·B·Ho·Wo) nothing is timed: the default path (the same bits in every process)."""
+    monkeypatch.setattr(autotune, "TUNE_MIN_WORK", 3 * 5 * 24 * 20 + 1)
+    runs = _fake_race(monkeypatch, {})
+    sharp, kernels, mixing = _problem()
+    reblur(sharp, kernels, mixing)
+    assert autotune.last_path() == autotune.default_path(CPU) == Path("opencv", False, engine.TILE_DEFAULT)
+    assert not runs and autotune.chosen(problem_key("reblur", sharp, kernels, mixing, "reflect")) is None
+    assert autotune.default_path("cuda") == Path("torch", False, engine.TILE_ONE)
+    monkeypatch.setattr(autotune, "TUNE_MIN_WORK", 3 * 5 * 24 * 20)
+    with pytest.raises(KeyError):  # at the threshold: timed (the fake race has no times)
+        reblur(sharp, kernels, mixing)
 
 
 def test_bad_or_impossible_forced_path_is_a_clear_error(monkeypatch):

@@ -222,7 +222,8 @@ def _choose(op: str, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -
 
     key = problem_key(op, x, kernels, mixing, padding)
     family = key[:2] + key[3:]  # all but the shape: (N, C, H, W) enter as the work size
-    return autotune.choose(key, x.device, trial, plan_of, direct_estimate, family, float(x.numel()))
+    work = float(x.shape[0] * x.shape[1] * mixing[0].numel())  # N·C·B·Ho·Wo
+    return autotune.choose(key, x.device, trial, plan_of, direct_estimate, family, work)
 
 
 def _call(op: str, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -> Tensor:

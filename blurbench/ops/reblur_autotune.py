@@ -18,6 +18,10 @@ Paths (:class:`Path`, by name):
   OpenCV's or torch's transforms, on single-threaded helper threads or in the calling thread, FFT tiles of
   at most N² (``-tN`` may be left out: the default tile).
 
+Problems of less than 2^20 N·C·B·Ho·Wo are not timed (the timing would cost more than it saves): they run on
+:func:`default_path`, the engine's path before the chooser (so the small problems of the built-in suite give the
+same bits on every run and in every process, e.g. of a DDP evaluation, as they did).
+
 ``BLURBENCH_REBLUR_PATH=NAME`` forces one path (no timing); :func:`force` does the same in a ``with`` block.
 A forced path that cannot run (OpenCV or helper threads off CPU, helper threads without ATen's OpenMP runtime)
 is an error, never a silent substitute.
@@ -60,6 +64,7 @@ _BUDGET_RUNS = 8  # ... this many times the best candidate's time if that is lon
 _DIRECT_BAND = 32  # the direct path is first timed on 1/_DIRECT_BAND of the output rows
 _DIRECT_MARGIN = 1.5  # ... and raced if that extrapolates to less than this times the best FFT path
 _DIRECT_FULL_S = 0.03  # below this limit (1.5x the best FFT path) the direct path is raced without a band
+TUNE_MIN_WORK = 1 << 20  # N·C·B·Ho·Wo below which nothing is timed: the default path (see default_path)
 _MAX_SHAPES = 8  # sizes timed per family of problems (all but the size alike) in one process; later sizes
 # take the choice of the nearest timed size (a dataset of many image sizes does not time every image)
 _DISK_FORMAT = 1
@@ -118,6 +123,14 @@ def why_not(path: Path, device: torch.device) -> str | None:
     if path.threaded and not reblur_fft.helpers_available():
         return "the helper threads need ATen's OpenMP runtime (found through /proc/self/maps), not found here"
     return None
+
+
+def default_path(device: torch.device | str = "cpu") -> Path:
+    """The path of problems too small to time (and the engine's path before the chooser): OpenCV's transforms
+    in the calling thread on CPU, torch.fft in one tile elsewhere."""
+    device = torch.device(device)
+    return Path("opencv", False, reblur_fft.TILE_DEFAULT) if device.type == "cpu" else \
+        Path("torch", False, reblur_fft.TILE_ONE)
 
 
 def paths(device: torch.device | str = "cpu") -> list[Path]:
@@ -318,11 +331,11 @@ def _race(cands: list[Path], trial: Callable[[Path], object], device: torch.devi
 
 def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
            plan_of: Callable[[Path], Hashable], direct_estimate: Callable[[float], float | None],
-           family: Hashable | None = None, size: float = 1.0) -> Path:
-    """The path for the problem ``key``: the forced one, the one chosen before (this process, then the disk
-    file), or the fastest by timing ``trial(path)`` (which runs the call's problem on ``path``); once
-    ``_MAX_SHAPES`` problems of the same ``family`` were timed, the choice for the nearest ``size`` (work, e.g.
-    output pixels).
+           family: Hashable | None = None, size: float = float(TUNE_MIN_WORK)) -> Path:
+    """The path for the problem ``key``: the forced one; :func:`default_path` if its work ``size``
+    (N·C·B·Ho·Wo) is below ``TUNE_MIN_WORK``; the one chosen before (this process, then the disk file); once
+    ``_MAX_SHAPES`` problems of the same ``family`` were timed, the choice for the nearest ``size``; or the
+    fastest by timing ``trial(path)`` (which runs the call's problem on ``path``).
 
     ``plan_of(path)`` names the tiling an FFT path would use (tile sizes that tile alike are timed once);
     ``direct_estimate(limit)`` returns the direct path's seconds extrapolated from a band of the output (it may
@@ -331,6 +344,8 @@ def choose(key: Hashable, device: torch.device, trial: Callable[[Path], object],
     path = forced_path(device)
     if path is not None:
         return path
+    if size < TUNE_MIN_WORK:
+        return default_path(device)
     hit = _CHOICES.get(key)
     if hit is not None:
         return hit
