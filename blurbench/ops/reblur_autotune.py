@@ -1,7 +1,7 @@
 """Run-time choice of the reblur path, like cuDNN's benchmark mode or FFTW's plans.
 
 Which way of computing :func:`blurbench.ops.reblur.reblur` is fastest depends on the processor and the problem:
-OpenCV's DFT beats ``torch.fft`` (MKL) 2.2x on an AMD EPYC and loses 1.4x on an Intel Xeon; helper threads
+OpenCV's DFT beats ``torch.fft`` (MKL) 2.2x on an AMD EPYC and loses 1.2-1.9x on an Intel Xeon; helper threads
 pay off on large problems only; the direct grouped ``conv2d`` wins for small kernels or few of them. So on the
 first call per problem (operation, which inputs need gradients, shapes, K, B, padding, dtype, device, torch
 threads), every candidate path is run a few times on the call's own inputs and the fastest is kept for the
