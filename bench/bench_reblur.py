@@ -4,10 +4,14 @@
     python bench/bench_reblur.py --quick    # fewer repetitions, no fwd+bwd memory at 720p
 
 K = 33, B = 25, C = 3, N = 1 (the paper's setting), float32, CPU, torch's default thread count.
+``reblur`` chooses its path per problem on first use (blurbench.ops.reblur_autotune): the bench forgets this
+machine's earlier choices (unless ``--keep-choices``), lets the first call of each case choose (its time is
+printed as "choose s"), then prints the path chosen for the forward and for forward+backward, and the times
+the chooser measured for each candidate. ``BLURBENCH_REBLUR_PATH`` forces a path as usual.
 Times are the minimum over interleaved repetitions (the machine may be shared; the minimum is the least
 disturbed run and every method gets the same chances); the load average is printed before and after.
 Peak memory is the growth of the peak resident set (VmHWM after a reset through /proc/self/clear_refs,
-else ``resource.getrusage``) over one call in a fresh subprocess, the inputs excluded.
+else ``resource.getrusage``) over one call in a fresh subprocess (on the path chosen here), the inputs excluded.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import time
 
 import torch
 
-from blurbench.ops.reblur import reblur, reblur_reference
+from blurbench.ops import reblur_autotune as autotune
+from blurbench.ops.reblur import problem_key, reblur, reblur_reference
 from blurbench.procmem import reset_peak_rss, status_mib
 
 K, B, C = 33, 25, 3
@@ -71,14 +76,32 @@ def fwd_bwd(fn, sharp, kernels, mixing, padding, gout):
     fn(*args, padding).backward(gout)
 
 
+def choose(sharp, kernels, mixing, padding, gout):
+    """First calls of the forward and of forward+backward: the paths chosen, the seconds the choices took."""
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        reblur(sharp, kernels, mixing, padding)
+    t1 = time.perf_counter()
+    fwd_bwd(reblur, sharp, kernels, mixing, padding, gout)
+    t2 = time.perf_counter()
+    keys = {"f": problem_key("reblur", sharp, kernels, mixing, padding)}
+    with torch.enable_grad():
+        keys["fb"] = problem_key("reblur", *(t.detach().requires_grad_(True) for t in (sharp, kernels, mixing)),
+                                 padding)
+    return {mode: (autotune.chosen(key) or autotune.last_path(), autotune.timings(key), dt)
+            for (mode, key), dt in zip(keys.items(), (t1 - t0, t2 - t1))}
+
+
 def time_case(h, w, padding, reps, reps_fb):
     sharp, kernels, mixing = make_inputs(h, w, padding)
     fns = methods()
     with torch.no_grad():
         ref = fns["ref"](sharp, kernels, mixing, padding)
+    gout = torch.randn_like(ref)
+    chosen = choose(sharp, kernels, mixing, padding, gout)
+    with torch.no_grad():
         errs = {n: ((f(sharp, kernels, mixing, padding) - ref).abs().max() / ref.abs().max()).item()
                 for n, f in fns.items()}
-    gout = torch.randn_like(ref)
     best = {}
     for _ in range(reps):
         for name, f in fns.items():
@@ -93,7 +116,7 @@ def time_case(h, w, padding, reps, reps_fb):
             fwd_bwd(fns[name], sharp, kernels, mixing, padding, gout)
             dt = time.perf_counter() - t0
             best[name + "_fb"] = min(best.get(name + "_fb", float("inf")), dt)
-    return best, errs
+    return best, errs, chosen
 
 
 def mem_worker(h, w, padding, method, mode):
@@ -114,15 +137,17 @@ def mem_worker(h, w, padding, method, mode):
     print(json.dumps(after - before))
 
 
-def peak_mem(h, w, padding, method, mode):
+def peak_mem(h, w, padding, method, mode, path):
     cmd = [sys.executable, os.path.abspath(__file__), "--mem-worker", f"{h},{w},{padding},{method},{mode}"]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    env = {**os.environ, autotune.ENV: path.name}  # the path chosen here (no candidates timed there)
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, less memory probing")
+    ap.add_argument("--keep-choices", action="store_true", help="keep this machine's earlier path choices")
     ap.add_argument("--mem-worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.mem_worker:
@@ -131,6 +156,9 @@ def main():
         return
 
     has_dinv = "deepinv" in methods()
+    if not args.keep_choices:
+        autotune.clear(disk=True)
+    print(f"processor: {autotune.processor()} ({os.cpu_count()} CPUs)")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, K={K} B={B} C={C} N=1, float32, "
           f"load average {os.getloadavg()[0]:.2f}")
     if not has_dinv:
@@ -140,20 +168,20 @@ def main():
         big = h * w > 500_000
         reps = (2 if big else 5) if args.quick else (5 if big else 40)
         reps_fb = (1 if big else 2) if args.quick else (2 if big else 5)
-        best, errs = time_case(h, w, padding, reps, reps_fb)
+        best, errs, chosen = time_case(h, w, padding, reps, reps_fb)
         mem = {}
         for method in ("ref", "ours") + (("deepinv",) if has_dinv else ()):
-            mem[method] = peak_mem(h, w, padding, method, "f")
+            mem[method] = peak_mem(h, w, padding, method, "f", chosen["f"][0])
             if method != "deepinv" and not (args.quick and big):
-                mem[method + "_fb"] = peak_mem(h, w, padding, method, "fb")
-        rows.append((h, w, padding, best, errs, mem))
+                mem[method + "_fb"] = peak_mem(h, w, padding, method, "fb", chosen["fb"][0])
+        rows.append((h, w, padding, best, errs, mem, chosen))
 
     ms = lambda s: f"{1e3 * s:9.1f}"  # noqa: E731
     print()
     print(f"{'size (sharp)':>13} {'padding':>8} {'ref ms':>9} {'ours ms':>9} {'ratio':>6} {'f+b ratio':>9} "
           f"{'deepinv ms':>10} {'ratio':>6} {'rel err':>8} {'peak MiB ref/ours/dinv (fwd)':>29} "
           f"{'peak MiB f+b ref/ours':>22}")
-    for h, w, padding, best, errs, mem in rows:
+    for h, w, padding, best, errs, mem, _ in rows:
         fb = best["ref_fb"] / best["ours_fb"]
         if "deepinv" in best:
             dinv = f"{ms(best['deepinv']):>10} {best['deepinv'] / best['ours']:6.2f}"
@@ -169,9 +197,16 @@ def main():
     print("deepinv ratio = deepinv / ours (product_convolution2d, mask_first=False, use_fft=True);")
     print("rel err = max |ours - ref| / max |ref|; f+b ms: " + ", ".join(
         f"{w}x{h} {padding}: ref {ms(b['ref_fb']).strip()} ours {ms(b['ours_fb']).strip()}"
-        for h, w, padding, b, _, _ in rows))
+        for h, w, padding, b, _, _, _ in rows))
     if has_dinv:
-        print("deepinv rel err vs ref: " + ", ".join(f"{w}x{h} {p}: {e['deepinv']:.1e}" for h, w, p, _, e, _ in rows))
+        print("deepinv rel err vs ref: " + ", ".join(f"{w}x{h} {p}: {e['deepinv']:.1e}"
+                                                     for h, w, p, _, e, _, _ in rows))
+    print("\npaths chosen (choose s = the first call, candidates timed; candidate ms = the chooser's minimum):")
+    for h, w, padding, _, _, _, chosen in rows:
+        for mode, (path, times, dt) in chosen.items():
+            cands = ", ".join(f"{n} {1e3 * t:.1f}" for n, t in sorted(times.items(), key=lambda kv: kv[1]))
+            print(f"  {w}x{h} {padding} {'fwd' if mode == 'f' else 'f+b'}: {path.name} "
+                  f"(choose {dt:.2f} s{'; ' + cands if cands else ''})")
 
 
 if __name__ == "__main__":

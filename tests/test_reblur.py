@@ -1,11 +1,14 @@
-"""Correctness of blurbench.ops.reblur: reference agreement, adjointness, gradients, pixel kernels, errors."""
+"""Correctness of blurbench.ops.reblur on every path: reference agreement, adjointness, gradients, pixel
+kernels, errors. (The path choice itself: tests/test_reblur_autotune.py.)"""
+
+import dataclasses
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import blurbench.ops.reblur_fft as engine
-from blurbench.ops import dft
+from blurbench.ops import reblur_autotune as autotune
 from blurbench.ops.reblur import (
     PADDINGS,
     pad_sizes,
@@ -38,11 +41,48 @@ def _output_and_grads(fn, sharp, kernels, mixing, padding):
     return [out.detach()] + [a.grad for a in args]
 
 
-@pytest.fixture(params=["opencv", "torch.fft"])
-def fft_backend(request, monkeypatch):
-    """Both transform paths: OpenCV (CPU) and torch.fft (what other devices run, with its own pair spectra)."""
-    monkeypatch.setattr(dft, "_USE_OPENCV", request.param == "opencv")
-    return request.param
+CPU = torch.device("cpu")
+PATH_NAMES = ["fft-opencv-serial", "fft-torch-serial", "fft-opencv-threads", "fft-torch-threads", "direct"]
+
+
+def _forced(name: str, tile: int | None = None):
+    """Force the path ``name`` (with FFT tiles of at most ``tile``) for the test; skip if it cannot run here
+    (the helper threads need ATen's OpenMP runtime): a test never passes on another path than it names."""
+    path = autotune.Path.parse(name if tile is None else f"{name}-t{tile}")
+    reason = autotune.why_not(path, CPU)
+    if reason is not None:
+        pytest.skip(reason)
+    return path
+
+
+class _Ran:
+    """Context: force ``path``; on exit check that every reblur call in the block ran on it."""
+
+    def __init__(self, path):
+        self.path, self.force = path, autotune.force(path)
+
+    def __enter__(self):
+        self.force.__enter__()
+        autotune.record(None)
+        return self.path
+
+    def __exit__(self, *exc):
+        self.force.__exit__(*exc)
+        assert exc[0] is not None or autotune.last_path() == self.path
+
+
+@pytest.fixture(params=PATH_NAMES)
+def path(request):
+    """Every kind of path the chooser can pick (the default tile), forced for the whole test."""
+    with _Ran(_forced(request.param)) as p:
+        yield p
+
+
+@pytest.fixture(params=[n for n in PATH_NAMES if n != "direct"])
+def fft_path(request):
+    """The FFT engine's paths (both transforms, helper threads or not), forced for the whole test."""
+    with _Ran(_forced(request.param)) as p:
+        yield p
 
 
 CASES = [  # n, c, h, w, b, k
@@ -57,7 +97,7 @@ CASES = [  # n, c, h, w, b, k
 
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "n{}c{}_{}x{}_b{}k{}".format(*c))
-def test_matches_reference(padding, case, fft_backend):
+def test_matches_reference(padding, case, path):
     n, c, h, w, b, k = case
     sharp, kernels, mixing = _problem(n, c, h, w, b, k, padding)
     ours = reblur(sharp, kernels, mixing, padding)
@@ -122,43 +162,47 @@ def test_adjoint_matches_autograd(padding):
     assert _rel_err(reblur_adjoint(v, kernels, mixing, padding), vjp) < 1e-10
 
 
-@pytest.fixture
-def small_tiles(monkeypatch):
-    """Force many (and partial) FFT tiles and one kernel pair per batched transform on small images."""
-    monkeypatch.setattr(engine, "_TILE_MAX_CPU", 16)
-    monkeypatch.setattr(engine, "_CHUNK_TRANSFORMS", 1)
-
-
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("k", [3, 4, 5])
-def test_tiled_matches_reference(padding, k, small_tiles):
+@pytest.mark.parametrize("name", ["fft-opencv-serial", "fft-torch-serial"])
+def test_tiled_matches_reference(padding, k, name, monkeypatch):
+    """Many (and partial) FFT tiles, one kernel pair per batched transform, on a small image."""
+    monkeypatch.setattr(engine, "_CHUNK_TRANSFORMS", 1)
     sharp, kernels, mixing = _problem(2, 3, 37, 29, 5, k, padding)
-    assert engine.Plan(*mixing.shape[-2:], k, sharp.device).nh > 2
-    assert _rel_err(reblur(sharp, kernels, mixing, padding), reblur_reference(sharp, kernels, mixing, padding)) < 1e-5
-    v = torch.randn(2, 3, *mixing.shape[-2:], generator=torch.Generator().manual_seed(1))
-    lhs = (reblur(sharp, kernels, mixing, padding) * v).sum()
-    rhs = (sharp * reblur_adjoint(v, kernels, mixing, padding)).sum()
+    with _Ran(_forced(name, tile=16)) as p:
+        assert engine.Plan(*mixing.shape[-2:], k, p.tile).nh > 2
+        assert _rel_err(reblur(sharp, kernels, mixing, padding),
+                        reblur_reference(sharp, kernels, mixing, padding)) < 1e-5
+        v = torch.randn(2, 3, *mixing.shape[-2:], generator=torch.Generator().manual_seed(1))
+        lhs = (reblur(sharp, kernels, mixing, padding) * v).sum()
+        rhs = (sharp * reblur_adjoint(v, kernels, mixing, padding)).sum()
     assert abs(lhs - rhs) / abs(lhs) < 1e-5
 
 
 @pytest.mark.parametrize("padding", ["reflect", "valid"])
 @pytest.mark.parametrize("threads", [2, 3])
-@pytest.mark.parametrize("tile_max", [320, 16])
-def test_threaded_matches_reference(padding, threads, tile_max, monkeypatch, fft_backend):
-    """The work split over helper threads (one or many tiles): values and all three gradients unchanged."""
-    monkeypatch.setattr(engine, "_PARALLEL_MIN_WORK", 0)
-    monkeypatch.setattr(engine, "_TILE_MAX_CPU", tile_max)
+@pytest.mark.parametrize("tile", [320, 16])
+@pytest.mark.parametrize("name", ["fft-opencv-threads", "fft-torch-threads"])
+def test_threaded_matches_reference(padding, threads, tile, name, monkeypatch):
+    """The work split over helper threads (one or many tiles): values and all three gradients unchanged, and
+    the helpers did run (the pipelined forward, the split backward passes)."""
     monkeypatch.setattr(engine, "_num_threads", lambda: threads)
     sharp, kernels, mixing = _problem(2, 3, 30, 27, 7, 5, padding)
-    for ours, ref in zip(*(_output_and_grads(fn, sharp, kernels, mixing, padding)
-                           for fn in (reblur, reblur_reference))):
-        assert _rel_err(ours, ref) < 1e-5
-    v = torch.randn(2, 3, *mixing.shape[-2:], generator=torch.Generator().manual_seed(1))
-    lhs = (reblur(sharp, kernels, mixing, padding) * v).sum()
-    assert abs(lhs - (sharp * reblur_adjoint(v, kernels, mixing, padding)).sum()) / abs(lhs) < 1e-5
+    ref = _output_and_grads(reblur_reference, sharp, kernels, mixing, padding)
+    before = engine.RUNS.copy()
+    with _Ran(_forced(name, tile)):
+        ours = _output_and_grads(reblur, sharp, kernels, mixing, padding)
+        v = torch.randn(2, 3, *mixing.shape[-2:], generator=torch.Generator().manual_seed(1))
+        lhs = (reblur(sharp, kernels, mixing, padding) * v).sum()
+        rhs = (sharp * reblur_adjoint(v, kernels, mixing, padding)).sum()
+    runs = engine.RUNS - before
+    assert runs["pipelined"] == 2 and runs["split"] == 2 and runs["serial"] == 0, runs
+    for o, r in zip(ours, ref):
+        assert _rel_err(o, r) < 1e-5
+    assert abs(lhs - rhs) / abs(lhs) < 1e-5
 
 
-PIPELINE_CASES = [  # c, b, k, h, w, tile_max
+PIPELINE_CASES = [  # c, b, k, h, w, tile
     (3, 25, 7, 36, 41, 320),  # one tile: all-channel items, then per-channel items for the last pairs
     (1, 5, 5, 23, 30, 320),  # one tile, one channel
     (3, 1, 4, 19, 22, 320),  # one tile, a single kernel (one pair, zero partner), even K
@@ -173,30 +217,54 @@ PIPELINE_CASES = [  # c, b, k, h, w, tile_max
 
 @pytest.mark.parametrize("reuse", [True, False], ids=["reused-buffers", "fresh-buffers"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_pipelined_forward_matches_reference(dtype, reuse, monkeypatch, fft_backend):
+@pytest.mark.parametrize("name", ["fft-opencv-threads", "fft-torch-threads"])
+def test_pipelined_forward_matches_reference(dtype, reuse, name, monkeypatch):
     """The threaded forward (preparations and products pulled from one list, per-thread reused buffers):
     every item layout equals the reference, also when consecutive calls change shapes (buffer reuse)."""
     if not reuse:
         monkeypatch.setattr(engine, "_WORKSPACE_MAX_BYTES", 0)
-    monkeypatch.setattr(engine, "_PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(engine, "_num_threads", lambda: 2)
     calls = []
     pipelined = engine._forward_pipelined
     monkeypatch.setattr(engine, "_forward_pipelined", lambda *a: calls.append(len(list(a[4].tiles()))) or pipelined(*a))
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     for case in PIPELINE_CASES + PIPELINE_CASES[:1]:
-        c, b, k, h, w, tile_max = case
-        monkeypatch.setattr(engine, "_TILE_MAX_CPU", tile_max)
+        c, b, k, h, w, tile = case
         for padding in ("reflect", "valid"):
             sharp, kernels, mixing = _problem(2, c, h, w, b, k, padding, dtype=dtype, seed=b)
-            ours = reblur(sharp, kernels, mixing, padding)
+            with _Ran(_forced(name, tile)):
+                ours = reblur(sharp, kernels, mixing, padding)
             assert _rel_err(ours, reblur_reference(sharp, kernels, mixing, padding)) < tol, (case, padding)
     assert len(calls) == 2 * (len(PIPELINE_CASES) + 1) and calls[-1] == 1 and {2, 1} < set(calls)
 
 
+@pytest.mark.parametrize("tile", [320, 16])
+def test_threaded_forward_is_the_same_bit_for_bit(tile, monkeypatch):
+    """The helpers finish their items in any order (shuffled here by random delays), but the products are
+    summed in the order of the kernel pairs: every run gives the same bits (data generation relies on it)."""
+    import random
+    import time
+
+    from blurbench.ops import dft
+
+    monkeypatch.setattr(engine, "_num_threads", lambda: 3)
+    overwrite = dft.dft2_overwrite
+    delays = random.Random(0)
+
+    def shuffled(*args, **kwargs):
+        time.sleep(delays.random() * 2e-4)
+        return overwrite(*args, **kwargs)
+
+    monkeypatch.setattr(dft, "dft2_overwrite", shuffled)
+    sharp, kernels, mixing = _problem(1, 3, 40, 36, 9, 5, "reflect")
+    with _Ran(_forced("fft-torch-threads", tile)):
+        outs = [reblur(sharp, kernels, mixing) for _ in range(6)]
+    assert all(torch.equal(o, outs[0]) for o in outs[1:])
+    assert _rel_err(outs[0], reblur_reference(sharp, kernels, mixing)) < 1e-5
+
+
 def test_pipelined_forward_reraises_the_original_error(monkeypatch):
     """A preparation failing in one helper surfaces as its own error, not as the other helpers' wait failure."""
-    monkeypatch.setattr(engine, "_PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(engine, "_num_threads", lambda: 2)
 
     def broken(*args):
@@ -205,17 +273,40 @@ def test_pipelined_forward_reraises_the_original_error(monkeypatch):
     original = engine._pair_spectra
     monkeypatch.setattr(engine, "_pair_spectra", broken)
     sharp, kernels, mixing = _problem(1, 3, 20, 20, 5, 3, "reflect")
-    with pytest.raises(ArithmeticError, match="broken pair spectrum"):
-        reblur(sharp, kernels, mixing)
-    monkeypatch.setattr(engine, "_pair_spectra", original)  # the helpers still work after the failure
-    assert _rel_err(reblur(sharp, kernels, mixing), reblur_reference(sharp, kernels, mixing)) < 1e-5
+    with _Ran(_forced("fft-torch-threads")):
+        with pytest.raises(ArithmeticError, match="broken pair spectrum"):
+            reblur(sharp, kernels, mixing)
+        monkeypatch.setattr(engine, "_pair_spectra", original)  # the helpers still work after the failure
+        assert _rel_err(reblur(sharp, kernels, mixing), reblur_reference(sharp, kernels, mixing)) < 1e-5
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
-def test_gradcheck(padding, fft_backend):
+def test_gradcheck(padding, path):
     sharp, kernels, mixing = _problem(2, 2, 9, 8, 3, 3, padding, dtype=torch.float64)
     args = tuple(t.clone().requires_grad_(True) for t in (sharp, kernels, mixing))
     assert torch.autograd.gradcheck(lambda u, k, m: reblur(u, k, m, padding), args, fast_mode=True)
+
+
+@pytest.mark.parametrize("name", [p.name for p in autotune.paths(CPU)])
+def test_every_path_the_chooser_can_pick(name):
+    """Each path the chooser may pick on this machine (every tile size too; several tiles at 16), for the map
+    and its adjoint: the same values (<= 1e-5) and gradients in all three inputs as the reference."""
+    sharp, kernels, mixing = _problem(1, 3, 41, 37, 5, 7, "reflect")
+    v = torch.randn(1, 3, 41, 37, generator=torch.Generator().manual_seed(5))
+    ref = _output_and_grads(reblur_reference, sharp, kernels, mixing, "reflect")
+
+    def adjoint_reference(v, k, m, padding):
+        u = torch.zeros_like(sharp, requires_grad=True)
+        return torch.autograd.grad(reblur_reference(u, k, m, padding), u, v, create_graph=True)[0]
+
+    ref_adj = _output_and_grads(adjoint_reference, v, kernels, mixing, "reflect")
+    chosen = autotune.Path.parse(name)
+    for path in [chosen] + ([dataclasses.replace(chosen, tile=16)] if chosen.is_fft else []):
+        with _Ran(path):
+            ours = _output_and_grads(reblur, sharp, kernels, mixing, "reflect")
+            ours_adj = _output_and_grads(reblur_adjoint, v, kernels, mixing, "reflect")
+        for o, r in zip(ours + ours_adj, ref + ref_adj):
+            assert _rel_err(o, r) < 1e-5, path
 
 
 @pytest.mark.parametrize("padding", ["reflect", "valid"])
@@ -227,14 +318,17 @@ def test_gradcheck_full_jacobian(padding):
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
-def test_gradcheck_tiled(padding, small_tiles, fft_backend):
+@pytest.mark.parametrize("name", ["fft-opencv-serial", "fft-torch-serial", "fft-torch-threads"])
+def test_gradcheck_tiled(padding, name, monkeypatch):
+    monkeypatch.setattr(engine, "_CHUNK_TRANSFORMS", 1)
     sharp, kernels, mixing = _problem(1, 2, 21, 19, 2, 4, padding, dtype=torch.float64)
     args = tuple(t.clone().requires_grad_(True) for t in (sharp, kernels, mixing))
-    assert torch.autograd.gradcheck(lambda u, k, m: reblur(u, k, m, padding), args, fast_mode=True)
+    with _Ran(_forced(name, tile=16)):
+        assert torch.autograd.gradcheck(lambda u, k, m: reblur(u, k, m, padding), args, fast_mode=True)
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
-def test_gradcheck_adjoint(padding):
+def test_gradcheck_adjoint(padding, path):
     _, kernels, mixing = _problem(2, 2, 9, 8, 3, 3, padding, dtype=torch.float64)
     v = torch.randn(2, 2, *mixing.shape[-2:], dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     args = tuple(t.clone().requires_grad_(True) for t in (v, kernels, mixing))
@@ -250,9 +344,20 @@ def test_low_precision_inputs():
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
-def test_gradients_match_reference(padding):
+def test_gradients_match_reference(padding, path):
+    """Every path the chooser can pick: the same values (<= 1e-5) and gradients in all three inputs, for the
+    map and for its adjoint (whose reference is autograd's vector-Jacobian product of the reference map)."""
     sharp, kernels, mixing = _problem(2, 3, 30, 27, 5, 7, padding)
-    ours, ref = (_output_and_grads(fn, sharp, kernels, mixing, padding)[1:] for fn in (reblur, reblur_reference))
+    ours, ref = (_output_and_grads(fn, sharp, kernels, mixing, padding) for fn in (reblur, reblur_reference))
+    for g, g_ref in zip(ours, ref):
+        assert _rel_err(g, g_ref) < 1e-5
+    v = torch.randn(2, 3, *mixing.shape[-2:], generator=torch.Generator().manual_seed(4))
+
+    def adjoint_reference(v, k, m, padding):  # A^T v = d<A u, v>/du, with the graph kept for its own gradients
+        u = torch.zeros_like(sharp, requires_grad=True)
+        return torch.autograd.grad(reblur_reference(u, k, m, padding), u, v, create_graph=True)[0]
+
+    ours, ref = (_output_and_grads(fn, v, kernels, mixing, padding) for fn in (reblur_adjoint, adjoint_reference))
     for g, g_ref in zip(ours, ref):
         assert _rel_err(g, g_ref) < 1e-5
 
@@ -332,28 +437,29 @@ def test_bad_arguments():
 def test_threaded_forward_under_inference_mode(monkeypatch):
     """Lightning's test loop runs in inference mode (thread-local): the helper threads must write the output in
     the same mode, and buffers they keep must not leak inference tensors into later autograd calls."""
-    monkeypatch.setattr(engine, "_PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(engine, "_num_threads", lambda: 2)
     sharp, kernels, mixing = _problem(1, 3, 40, 36, 6, 5, "reflect")
     ref = reblur_reference(sharp, kernels, mixing, "reflect")
-    with torch.inference_mode():
-        out = reblur(sharp, kernels, mixing, "reflect")
-    assert _rel_err(out, ref) < 1e-5
-    args = [t.clone().requires_grad_(True) for t in (sharp, kernels, mixing)]
-    again = reblur(*args, "reflect")
-    again.sum().backward()
+    with _Ran(_forced("fft-torch-threads")):
+        with torch.inference_mode():
+            out = reblur(sharp, kernels, mixing, "reflect")
+        assert _rel_err(out, ref) < 1e-5
+        args = [t.clone().requires_grad_(True) for t in (sharp, kernels, mixing)]
+        again = reblur(*args, "reflect")
+        again.sum().backward()
     assert _rel_err(again.detach(), ref) < 1e-5 and all(a.grad is not None for a in args)
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 288, 288), (1, 1, 45, 63), (1, 2, 7, 8), (3, 1, 1, 5), (1, 1, 6, 1)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_real_spectrum_is_fft2(shape, dtype, fft_backend):
-    """The two-sided spectrum rebuilt from rfft2 by conjugate symmetry (odd and even sides) equals fft2."""
+@pytest.mark.parametrize("opencv", [True, False])
+def test_real_spectrum_is_fft2(shape, dtype, opencv):
+    """The two-sided spectrum (torch: rebuilt from rfft2 by conjugate symmetry, odd and even sides) is fft2."""
     x = torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(3))
     ref = torch.fft.fft2(x)
-    assert _rel_err(engine.real_spectrum(x), ref) < (1e-6 if dtype == torch.float32 else 1e-13)
+    assert _rel_err(engine.real_spectrum(x, opencv=opencv), ref) < (1e-6 if dtype == torch.float32 else 1e-13)
     out = torch.full_like(ref, 7.0)  # every element is written, whatever was there
-    engine.real_spectrum(x, out=out)
+    engine.real_spectrum(x, out=out, opencv=opencv)
     assert _rel_err(out, ref) < (1e-6 if dtype == torch.float32 else 1e-13)
 
 
@@ -361,15 +467,16 @@ def test_concurrent_callers_share_the_helpers(monkeypatch):
     """Several threads calling reblur at once share one helper pool: each call keeps its own accumulators."""
     import threading
 
-    monkeypatch.setattr(engine, "_PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(engine, "_num_threads", lambda: 2)
     problems = [_problem(1, 3, 30, 28, 5, 5, "reflect", seed=i) for i in range(4)]  # same shapes: same buffers
     refs = [reblur_reference(*pr, "reflect") for pr in problems]
     errors = []
+    path = _forced("fft-opencv-threads")
 
     def caller(i):
-        for _ in range(25):
-            errors.append(_rel_err(reblur(*problems[i], "reflect"), refs[i]))
+        with _Ran(path):  # force() is per thread
+            for _ in range(25):
+                errors.append(_rel_err(reblur(*problems[i], "reflect"), refs[i]))
 
     threads = [threading.Thread(target=caller, args=(i,)) for i in range(4)]
     for t in threads:

@@ -18,7 +18,10 @@ Padding modes (``PADDINGS``):
   gives a 256² blurry crop with K = 33).
 
 ``reblur_reference`` is the direct implementation (per-channel ``F.conv2d``, masks, sum); ``reblur`` computes
-the same map with FFTs; ``reblur_adjoint`` is its exact adjoint, including the adjoint of the padding.
+the same map on the fastest path for the problem and the machine, chosen at run time (the tiled FFT engine of
+:mod:`blurbench.ops.reblur_fft` in several variants, or the direct one; see
+:mod:`blurbench.ops.reblur_autotune`, ``BLURBENCH_REBLUR_PATH`` forces one); ``reblur_adjoint`` is its exact
+adjoint, including the adjoint of the padding.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from blurbench.ops.reblur_fft import Plan, pad, pad_sizes, tile_pass
+from blurbench.ops import reblur_autotune as autotune
+from blurbench.ops.reblur_autotune import Path
+from blurbench.ops.reblur_fft import Plan, pad, pad_adjoint, pad_sizes, tile_pass
 
-__all__ = ["PADDINGS", "pad_sizes", "pixel_kernels", "reblur", "reblur_adjoint", "reblur_reference"]
+__all__ = ["PADDINGS", "pad_sizes", "pixel_kernels", "problem_key", "reblur", "reblur_adjoint", "reblur_reference"]
 
 PADDINGS = ("reflect", "replicate", "zeros", "valid")
 
@@ -96,58 +101,148 @@ def reblur_reference(sharp: Tensor, kernels: Tensor, mixing: Tensor, padding: st
     return (y * mixing.unsqueeze(1)).sum(2)
 
 
+def _adjoint_reference(blurry: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -> Tensor:
+    """Direct adjoint: ``conv_transpose2d`` (the transpose of the reference's ``conv2d``) of the masked copies
+    ``m_b v_c``, summed over B by the transposed convolution, then the padding adjoint. Differentiable by
+    autograd; holds the [C, B, Ho, Wo] stack of masked copies per sample."""
+    k = kernels.shape[-1]
+    a = torch.stack([F.conv_transpose2d(blurry[i].unsqueeze(1) * mixing[i].unsqueeze(0), kernels[i].unsqueeze(1))
+                     [:, 0] for i in range(blurry.shape[0])])
+    return pad_adjoint(a, k, padding)
+
+
 # ---------------------------------------------------------------------------------------------- autograd
+def _plan(path: Path, mixing: Tensor, k: int) -> Plan:
+    return Plan(*mixing.shape[-2:], k, path.tile, path.transform == "opencv")
+
+
 class _ReblurFn(torch.autograd.Function):
     """FFT re-blur; backward = tiled adjoint (sharp) and correlations (kernels, mixing), exact."""
 
     @staticmethod
-    def forward(ctx, sharp: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -> Tensor:
+    def forward(ctx, sharp: Tensor, kernels: Tensor, mixing: Tensor, padding: str, path: Path) -> Tensor:
         ctx.save_for_backward(sharp, kernels, mixing)
-        ctx.padding = padding
-        plan = Plan(*mixing.shape[-2:], kernels.shape[-1], sharp.device)
-        return tile_pass(sharp, padding, None, kernels, mixing, plan, fwd=True)["y"]
+        ctx.padding, ctx.path = padding, path
+        plan = _plan(path, mixing, kernels.shape[-1])
+        return tile_pass(sharp, padding, None, kernels, mixing, plan, path.threaded, fwd=True)["y"]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
         sharp, kernels, mixing = ctx.saved_tensors
         need_u, need_k, need_m = ctx.needs_input_grad[:3]
-        plan = Plan(*mixing.shape[-2:], kernels.shape[-1], sharp.device)
+        plan = _plan(ctx.path, mixing, kernels.shape[-1])
         u = sharp if (need_k or need_m) else None
-        res = tile_pass(u, ctx.padding, grad, kernels, mixing, plan, adj=need_u, gk=need_k, gm=need_m)
-        return res.get("a"), res.get("gk"), res.get("gm"), None
+        res = tile_pass(u, ctx.padding, grad, kernels, mixing, plan, ctx.path.threaded, adj=need_u, gk=need_k,
+                        gm=need_m)
+        return res.get("a"), res.get("gk"), res.get("gm"), None, None
 
 
 class _ReblurAdjointFn(torch.autograd.Function):
     """FFT adjoint; its backward is the forward map (blurry) and the same correlations (kernels, mixing)."""
 
     @staticmethod
-    def forward(ctx, blurry: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -> Tensor:
+    def forward(ctx, blurry: Tensor, kernels: Tensor, mixing: Tensor, padding: str, path: Path) -> Tensor:
         ctx.save_for_backward(blurry, kernels, mixing)
-        ctx.padding = padding
-        plan = Plan(*mixing.shape[-2:], kernels.shape[-1], blurry.device)
-        return tile_pass(None, padding, blurry, kernels, mixing, plan, adj=True)["a"]
+        ctx.padding, ctx.path = padding, path
+        plan = _plan(path, mixing, kernels.shape[-1])
+        return tile_pass(None, padding, blurry, kernels, mixing, plan, path.threaded, adj=True)["a"]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
         blurry, kernels, mixing = ctx.saved_tensors
         need_v, need_k, need_m = ctx.needs_input_grad[:3]
-        plan = Plan(*mixing.shape[-2:], kernels.shape[-1], blurry.device)
-        res = tile_pass(grad, ctx.padding, blurry, kernels, mixing, plan, fwd=need_v, gk=need_k, gm=need_m)
-        return res.get("y"), res.get("gk"), res.get("gm"), None
+        plan = _plan(ctx.path, mixing, kernels.shape[-1])
+        res = tile_pass(grad, ctx.padding, blurry, kernels, mixing, plan, ctx.path.threaded, fwd=need_v, gk=need_k,
+                        gm=need_m)
+        return res.get("y"), res.get("gk"), res.get("gm"), None, None
 
 
-def _compute_dtype(*tensors: Tensor) -> torch.dtype | None:
-    """float32 for reduced-precision inputs (no half-precision FFT on CPU), else None (keep)."""
-    return None if tensors[0].dtype in (torch.float32, torch.float64) else torch.float32
+def _run(op: str, path: Path, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -> Tensor:
+    """``op`` ("reblur" or "adjoint") of ``x`` on ``path``."""
+    if path.transform == "direct":
+        fn = reblur_reference if op == "reblur" else _adjoint_reference
+        return fn(x, kernels, mixing, padding)
+    fn = _ReblurFn if op == "reblur" else _ReblurAdjointFn
+    return fn.apply(x, kernels, mixing, padding, path)
+
+
+def _grads(inputs: tuple[Tensor, ...]) -> tuple[bool, ...]:
+    """Which inputs the call will differentiate (none outside grad mode)."""
+    return tuple(t.requires_grad for t in inputs) if torch.is_grad_enabled() else (False,) * len(inputs)
+
+
+def problem_key(op: str, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -> tuple:
+    """What the path choice depends on: the operation, which inputs need gradients, shapes, K, B, padding,
+    dtype, device and torch's thread count (the key of :func:`blurbench.ops.reblur_autotune.chosen`)."""
+    grads = "".join("TF"[not g] for g in _grads((x, kernels, mixing)))
+    return (op, f"grad={grads}", tuple(x.shape), f"K={kernels.shape[-1]}", f"B={kernels.shape[1]}", padding,
+            str(x.dtype).removeprefix("torch."), str(x.device), f"threads={torch.get_num_threads()}")
+
+
+def _choose(op: str, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -> Path:
+    """The path of this call (forced, chosen before, or timed now on detached copies of the inputs)."""
+    grads = _grads((x, kernels, mixing))
+    k = kernels.shape[-1]
+
+    def trial(path: Path, inputs: tuple[Tensor, ...] = (x, kernels, mixing), pad_mode: str = padding) -> None:
+        if not any(grads):
+            with torch.no_grad():
+                _run(op, path, *inputs, pad_mode)
+            return
+        with torch.enable_grad():
+            args = [t.detach().requires_grad_(g) for t, g in zip(inputs, grads)]
+            out = _run(op, path, *args, pad_mode)
+            torch.autograd.grad(out, [a for a, g in zip(args, grads) if g], torch.ones_like(out))
+
+    def direct_estimate(limit: float) -> float | None:
+        """None (time it in full) when the FFT paths take little time; else the direct path's seconds
+        extrapolated from a band of output rows (cost ∝ output rows), the better of two runs (the first pays
+        for set-up) unless the first already extrapolates to over 10x ``limit``."""
+        if limit <= autotune._DIRECT_FULL_S:
+            return None
+        ho = mixing.shape[-2]
+        rows = -(-ho // autotune._DIRECT_BAND)
+        with torch.no_grad():
+            m = mixing[..., :rows, :]
+            if op == "reblur":  # the band's input rows, padded as the whole image is: a 'valid' problem
+                band = (pad(x, k, padding)[..., : rows + k - 1, :], kernels, m)
+            else:
+                band = (x[..., :rows, :], kernels, m)
+        scale = ho / rows
+        first = autotune._seconds(lambda: trial(autotune.DIRECT, band, "valid"), x.device) * scale
+        if first >= 10 * limit:
+            return first
+        return min(first, autotune._seconds(lambda: trial(autotune.DIRECT, band, "valid"), x.device) * scale)
+
+    def plan_of(path: Path) -> tuple[int, ...]:
+        p = _plan(path, mixing, k)
+        return p.nh, p.fh, p.nw, p.fw
+
+    key = problem_key(op, x, kernels, mixing, padding)
+    family = key[:2] + key[3:]  # all but the shape: (N, C, H, W) enter as the work size
+    work = float(x.shape[0] * x.shape[1] * mixing[0].numel())  # N·C·B·Ho·Wo
+    return autotune.choose(key, x.device, trial, plan_of, direct_estimate, family, work)
+
+
+def _call(op: str, x: Tensor, kernels: Tensor, mixing: Tensor, padding: str) -> Tensor:
+    """Run ``op`` on the chosen path, in float32 for reduced-precision inputs (no half-precision FFT on CPU)."""
+    dtype = x.dtype
+    if dtype not in (torch.float32, torch.float64):
+        x, kernels, mixing = x.float(), kernels.float(), mixing.float()
+    path = _choose(op, x, kernels, mixing, padding)
+    out = _run(op, path, x, kernels, mixing, padding)
+    autotune.record(path)
+    return out.to(dtype)
 
 
 def reblur(sharp: Tensor, kernels: Tensor, mixing: Tensor, padding: str = "reflect") -> Tensor:
     """Space-varying re-blur ``v_c = sum_b m_b * (u_c ⋆ k_b)`` (``⋆`` = ``F.conv2d`` correlation).
 
-    Computed with tiled overlap-save FFTs (see the engine notes above); equals :func:`reblur_reference` to
-    float rounding and is differentiable in all three inputs (exact, FFT-based backward).
+    Computed on the fastest path for this problem on this machine (:mod:`blurbench.ops.reblur_autotune`:
+    tiled overlap-save FFTs with exact hand-written gradients, or the direct grouped ``conv2d``); equals
+    :func:`reblur_reference` to float rounding and is differentiable in all three inputs.
 
     Args:
         sharp: [N, C, H, W] sharp image.
@@ -159,10 +254,7 @@ def reblur(sharp: Tensor, kernels: Tensor, mixing: Tensor, padding: str = "refle
         [N, C, Ho, Wo] blurry image.
     """
     _check(tuple(sharp.shape[-2:]), sharp, kernels, mixing, padding, "sharp")
-    cd = _compute_dtype(sharp)
-    if cd is not None:
-        return _ReblurFn.apply(sharp.to(cd), kernels.to(cd), mixing.to(cd), padding).to(sharp.dtype)
-    return _ReblurFn.apply(sharp, kernels, mixing, padding)
+    return _call("reblur", sharp, kernels, mixing, padding)
 
 
 def reblur_adjoint(blurry: Tensor, kernels: Tensor, mixing: Tensor, padding: str = "reflect") -> Tensor:
@@ -170,7 +262,8 @@ def reblur_adjoint(blurry: Tensor, kernels: Tensor, mixing: Tensor, padding: str
 
     ``A^T v = P^T sum_b k_b * (m_b v)`` (full convolution, then the padding adjoint ``P^T`` folds the padded
     values back onto the pixels they copy). ``blurry`` is [N, C, Ho, Wo]; returns the sharp size: Ho×Wo for the
-    padded modes, (Ho + K - 1)×(Wo + K - 1) for "valid". Differentiable in all three inputs.
+    padded modes, (Ho + K - 1)×(Wo + K - 1) for "valid". Differentiable in all three inputs; same paths as
+    :func:`reblur`.
     """
     if blurry.dim() != 4:
         raise ValueError(f"blurry must be [N, C, Ho, Wo], got shape {tuple(blurry.shape)}")
@@ -178,11 +271,7 @@ def reblur_adjoint(blurry: Tensor, kernels: Tensor, mixing: Tensor, padding: str
     ho, wo = blurry.shape[-2:]
     sharp_hw = (ho + k - 1, wo + k - 1) if padding == "valid" else (ho, wo)
     _check(sharp_hw, blurry, kernels, mixing, padding, "blurry")
-    cd = _compute_dtype(blurry)
-    if cd is not None:
-        out = _ReblurAdjointFn.apply(blurry.to(cd), kernels.to(cd), mixing.to(cd), padding)
-        return out.to(blurry.dtype)
-    return _ReblurAdjointFn.apply(blurry, kernels, mixing, padding)
+    return _call("adjoint", blurry, kernels, mixing, padding)
 
 
 # --------------------------------------------------------------------------------------- pixel kernels

@@ -1,8 +1,9 @@
 """FFT engine of :mod:`blurbench.ops.reblur`: tiled overlap-save correlations, two real outputs per complex
 transform, helper threads on CPU. Also the padding conventions and their exact adjoints.
 
-Everything here is private to :mod:`blurbench.ops.reblur` (use ``reblur``/``reblur_adjoint``); the module
-constants are tuning knobs (tests shrink them to exercise many tiles and threads on small images).
+Everything here is private to :mod:`blurbench.ops.reblur` (use ``reblur``/``reblur_adjoint``). The engine has
+three knobs, chosen per problem by :mod:`blurbench.ops.reblur_autotune`: the transform (OpenCV's DFT or
+``torch.fft``), helper threads or the calling thread, and the largest FFT tile side.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import ctypes
 import itertools
 import os
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -24,7 +26,6 @@ from blurbench.ops import dft
 def pad_sizes(kernel_size: int) -> tuple[int, int]:
     """(before, after) padding of one spatial dimension for the padded modes: ((K - 1) // 2, K // 2)."""
     return (kernel_size - 1) // 2, kernel_size // 2
-
 
 
 # ---------------------------------------------------------------------------------------------- padding
@@ -72,9 +73,10 @@ def pad_adjoint(y: Tensor, k: int, padding: str) -> Tensor:
 #
 # * Tiles: the output is cut into th×tw tiles; tile (i, j) reads the (th+K-1)×(tw+K-1) input window at
 #   (i*th, j*tw), transformed at the fast size fh×fw >= that window. Circular correlation of that size is
-#   exact on the th×tw outputs. On CPU, tiles of at most 320² keep the transforms cache-sized (measured:
-#   a 768×1344 transform costs ~3x more per pixel than a <= 320² one) and bound the memory; a 720p image
-#   is 3×5 tiles of 280×288, the training crop (256² outputs, K = 33) one 288² tile.
+#   exact on the th×tw outputs. The largest tile side is a knob of the path: on CPU, tiles of at most ~320²
+#   keep the transforms cache-sized (measured on the AMD EPYC: a 768×1344 transform costs ~3x more per pixel
+#   than a <= 320² one) and bound the memory; with 320 a 720p image is 3×5 tiles of 280×288, the training
+#   crop (256² outputs, K = 33) one 288² tile. Other devices: one tile (TILE_ONE).
 # * Kernel pairs: with the "pair spectrum" Q_p(w) = sum_j (k_2p + i k_2p+1)[j] e^{+i w.j},
 #   ifft2(fft2(u) Q_p) = (u ⋆ k_2p) + i (u ⋆ k_2p+1) for real u (the code stores Q_p / (fh fw)), so the
 #   C·B real correlations take C·ceil(B/2) complex inverse transforms (half as many as real ones); the
@@ -83,18 +85,18 @@ def pad_adjoint(y: Tensor, k: int, padding: str) -> Tensor:
 # * Adjoint / gradients: with s = m_2p v + i m_2p+1 v, Re ifft2(fft2(s) conj(Q_p)) summed over p is
 #   sum_b k_b * (m_b v) (full convolution), and ifft2(conj(fft2(s)) fft2(u)) at lags 0..K-1 is
 #   g_2p - i g_2p+1 with g_b = the kernel gradient. Each tile's adjoint is overlap-added.
-# * Transforms: blurbench.ops.dft.dft2 (on CPU OpenCV's, 2.2x faster than torch.fft's MKL here), unnormalised
-#   and in place where the input is not needed afterwards.
-# * Threads (CPU): the work is split over torch.get_num_threads() helper threads whose ops are all serial
-#   (their own OpenMP thread count is set to 1): see tile_pass. The forward pulls items from one list
-#   (_forward_pipelined); the backward passes split the kernel pairs statically.
-_TILE_MAX_CPU = 320  # largest FFT tile side on CPU: per output pixel 128–320 cost about the same, fewer
-# tiles cost less CPU in total (measured 16.5 vs 19.7 ms at 256² for 320 vs 192)
-_TILE_MAX_OTHER = 4096  # other devices: effectively one tile
+# * Transforms: blurbench.ops.dft (OpenCV's DFT or torch.fft, a knob: either can be the faster one on a
+#   given processor), unnormalised and in place where the input is not needed afterwards (OpenCV only).
+# * Threads (CPU, a knob): the work is split over torch.get_num_threads() helper threads whose ops are all
+#   serial (their own OpenMP thread count is set to 1): see tile_pass. The forward pulls items from one
+#   list (_forward_pipelined); the backward passes split the kernel pairs statically. Without helpers, the
+#   calling thread sweeps the tiles with torch's own intra-op threads.
+TILE_DEFAULT = 320  # largest FFT tile side on CPU unless told: per output pixel 128–320 cost about the same,
+# fewer tiles cost less CPU in total (measured 16.5 vs 19.7 ms at 256² for 320 vs 192 on the AMD EPYC)
+TILE_ONE = 4096  # other devices: effectively one tile
 _CHUNK_TRANSFORMS = 3  # complex transforms per chunk of the serial pass: one kernel pair × 3 channels stays in cache
-_PARALLEL_MIN_WORK = 1 << 20  # N·C·B·Ho·Wo above which the kernel pairs are split over helper threads
 _SPLIT_PAIRS = 2  # one tile: the last kernel pairs as one item per channel (the helpers finish together)
-_DYNAMIC_FORWARD = True  # forward: helpers pull items from one list (else: a static split of the pairs)
+RUNS: Counter = Counter()  # how each pass ran: "serial", "pipelined" (threaded forward), "split" (threaded)
 _POOL: ThreadPoolExecutor | None = None
 _POOL_KEY: tuple[int, int] | None = None
 _POOL_LOCK = threading.Lock()
@@ -135,13 +137,13 @@ def _plan_dim(out: int, k: int, fmax: int) -> tuple[int, int, int]:
 
 
 class Plan:
-    """Tiling of an Ho×Wo output for kernel size K; input windows live in a zero-extended (hx, wx) canvas."""
+    """Tiling of an Ho×Wo output for kernel size K with FFT sides of at most ``tile`` (at least the fast size
+    >= 2K); input windows live in a zero-extended (hx, wx) canvas. ``opencv``: transforms through OpenCV."""
 
-    def __init__(self, ho: int, wo: int, k: int, device: torch.device):
-        fmax = _TILE_MAX_CPU if device.type == "cpu" else _TILE_MAX_OTHER
-        self.ho, self.wo, self.k = ho, wo, k
-        self.nh, self.th, self.fh = _plan_dim(ho, k, fmax)
-        self.nw, self.tw, self.fw = _plan_dim(wo, k, fmax)
+    def __init__(self, ho: int, wo: int, k: int, tile: int = TILE_DEFAULT, opencv: bool = False):
+        self.ho, self.wo, self.k, self.opencv = ho, wo, k, opencv
+        self.nh, self.th, self.fh = _plan_dim(ho, k, tile)
+        self.nw, self.tw, self.fw = _plan_dim(wo, k, tile)
         self.hx = (self.nh - 1) * self.th + self.fh
         self.wx = (self.nw - 1) * self.tw + self.fw
 
@@ -159,14 +161,14 @@ class Plan:
         return F.pad(x, (0, dw, 0, dh)) if dh or dw else x
 
 
-def real_spectrum(x: Tensor, out: Tensor | None = None) -> Tensor:
+def real_spectrum(x: Tensor, out: Tensor | None = None, opencv: bool = False) -> Tensor:
     """``torch.fft.fft2(x)`` of a real ``x`` (the full, two-sided spectrum). With OpenCV, a complex transform
     of ``x + 0i`` (0.16 ms at 288², one thread); else the half spectrum of ``rfft2`` and its conjugate
     symmetry ``X[k1, k2] = conj X[-k1, -k2]`` (0.20 ms; ``torch.fft.fft2`` of a real tensor makes it complex
-    and runs MKL's full complex transform, 0.25 ms)."""
-    if dft.uses_opencv(x.device, _complex_dtype(x.dtype)):
+    and runs MKL's full complex transform, 0.25 ms; both on the AMD EPYC)."""
+    if opencv and dft.opencv_supports(x.device, _complex_dtype(x.dtype)):
         xc = torch.complex(x, torch.zeros_like(x))
-        return dft.dft2(xc, out=xc if out is None else out)
+        return dft.dft2(xc, out=xc if out is None else out, opencv=True)
     h = torch.fft.rfft2(x)
     fw = x.shape[-1]
     half = h.shape[-1]  # fw // 2 + 1
@@ -179,21 +181,21 @@ def real_spectrum(x: Tensor, out: Tensor | None = None) -> Tensor:
     return out
 
 
-def _pair_spectra(kernels: Tensor, fh: int, fw: int) -> Tensor:
+def _pair_spectra(kernels: Tensor, fh: int, fw: int, opencv: bool = False) -> Tensor:
     """Q_p(w) / (fh fw) with Q_p(w) = sum_j (k_2p + i k_2p+1)[j] e^{+i w.j} on the fh×fw grid:
     [N, ceil(B/2), fh, fw] complex. The 1/(fh fw) of the inverse transforms is folded in here (once per pair)
     so that the many unnormalised inverse transforms of the products skip their scaling pass (~7% faster)."""
     n, b, k = kernels.shape[0], kernels.shape[1], kernels.shape[-1]
     cdtype = _complex_dtype(kernels.dtype)
     scale = 1.0 / (fh * fw)
-    if dft.uses_opencv(kernels.device, cdtype):
+    if opencv and dft.opencv_supports(kernels.device, cdtype):
         # zero-padded pairs, one full transform each: OpenCV's full 288² transform (0.09 ms) costs less than
-        # torch's pruned one (short axis first, 0.15 ms)
+        # torch's pruned one (short axis first, 0.15 ms) on the AMD EPYC
         q = kernels.new_zeros(n, (b + 1) // 2, fh, fw, dtype=cdtype)
         qr = torch.view_as_real(q)[:, :, :k, :k]
         torch.mul(kernels[:, 0::2], scale, out=qr[..., 0])
         torch.mul(kernels[:, 1::2], scale, out=qr[:, : b // 2, ..., 1])
-        return dft.dft2(q, inverse=True, out=q)
+        return dft.dft2(q, inverse=True, out=q, opencv=True)
     if b % 2:
         kernels = F.pad(kernels, (0, 0, 0, 0, 0, 1))
     kc = torch.complex(kernels[:, 0::2], kernels[:, 1::2])
@@ -226,7 +228,7 @@ def _tile_pass_serial(
     k, fh, fw = plan.k, plan.fh, plan.fw
     npair = (b + 1) // 2
     # one tile: each pair spectrum is used once, so make it per chunk (cache-hot, small buffers)
-    q_all = _pair_spectra(kernels, fh, fw) if plan.nh * plan.nw > 1 else None  # [N, P, fh, fw]
+    q_all = _pair_spectra(kernels, fh, fw, plan.opencv) if plan.nh * plan.nw > 1 else None  # [N, P, fh, fw]
     cdtype = _complex_dtype(mixing.dtype)
     pc = max(1, min(npair, -(-_CHUNK_TRANSFORMS // (n * c))))
     out: dict[str, Tensor] = {}
@@ -255,7 +257,7 @@ def _tile_pass_serial(
             mt[..., 0].copy_(mixing[:, 0::2, r0 : r0 + rows, c0 : c0 + cols])
             mt[:, : b // 2, :, :, 1].copy_(mixing[:, 1::2, r0 : r0 + rows, c0 : c0 + cols])
         if x is not None and (need_z or gk):
-            xf = real_spectrum(x[..., r0 : r0 + fh, c0 : c0 + fw])  # [N, C, fh, fw]
+            xf = real_spectrum(x[..., r0 : r0 + fh, c0 : c0 + fw], opencv=plan.opencv)  # [N, C, fh, fw]
             xc = xf.conj().resolve_conj() if gk else None
         if v is not None:
             vt = v[..., r0 : r0 + rows, c0 : c0 + cols]
@@ -266,10 +268,11 @@ def _tile_pass_serial(
         for p0 in range(0, npair, pc):
             p1 = min(npair, p0 + pc)
             m = p1 - p0
-            q = q_all[:, p0:p1] if q_all is not None else _pair_spectra(kernels[:, 2 * p0 : 2 * p1], fh, fw)
+            q = q_all[:, p0:p1] if q_all is not None else _pair_spectra(kernels[:, 2 * p0 : 2 * p1], fh, fw,
+                                                                                    plan.opencv)
             if need_z:
                 torch.mul(xf.unsqueeze(2), q.unsqueeze(1), out=pbuf[:, :, :m])
-                z = dft.dft2(pbuf[:, :, :m], inverse=True, out=pbuf[:, :, :m])
+                z = dft.dft2_overwrite(pbuf[:, :, :m], inverse=True, opencv=plan.opencv)
                 zr = torch.view_as_real(z)[..., :rows, :cols, :]  # [N, C, m, rows, cols, 2]
                 if fwd:
                     a = acc[:, :, :rows, :cols]
@@ -288,7 +291,7 @@ def _tile_pass_serial(
                 s = sbuf[:, :, :m]
                 sr = torch.view_as_real(s)[..., :rows, :cols, :]
                 torch.mul(vt[:, :, None, :, :, None], mt[:, None, p0:p1], out=sr)
-                sf = dft.dft2(s)  # out of place: s keeps its zeros outside rows×cols
+                sf = dft.dft2(s, opencv=plan.opencv)  # out of place: s keeps its zeros outside rows×cols
                 if adj:
                     qc = q.conj().resolve_conj()
                     for i in range(m):
@@ -303,7 +306,7 @@ def _tile_pass_serial(
             a = acc[:, :, :rows, :cols]
             torch.add(a[..., 0], a[..., 1], out=out["y"][..., r0 : r0 + rows, c0 : c0 + cols])
         if adj:
-            full = dft.dft2(acc_a, inverse=True, out=acc_a).real[..., : rows + k - 1, : cols + k - 1]
+            full = dft.dft2_overwrite(acc_a, inverse=True, opencv=plan.opencv).real[..., : rows + k - 1, : cols + k - 1]
             out["a"][..., r0 : r0 + rows + k - 1, c0 : c0 + cols + k - 1] += full
     if gk:  # corr = ifft2(conj(acc_k)) = g_2p - i g_2p+1, only lags 0..K-1 are needed
         corr = torch.fft.ifft(acc_k.conj(), dim=-1)[..., :k]
@@ -320,7 +323,8 @@ def _num_threads() -> int:
 
 
 def _find_openmp():
-    """The OpenMP runtime ATen runs on (to give our helper threads one OpenMP thread each), or None."""
+    """The OpenMP runtime ATen runs on (to give our helper threads one OpenMP thread each), or None (found
+    through /proc/self/maps: Linux only)."""
     if "OpenMP" not in torch.__config__.parallel_info():
         return None
     try:
@@ -345,16 +349,23 @@ def _init_helper(openmp) -> None:
     openmp.omp_set_num_threads(1)  # thread-local ICV: only this helper thread is affected (MKL follows it)
 
 
-def _helper_pool(workers: int) -> ThreadPoolExecutor | None:
-    """Process-wide pool of single-threaded helpers (recreated after a fork or a thread-count change), or None
-    if ATen's OpenMP runtime cannot be found (then the work stays in the calling thread)."""
-    global _POOL, _POOL_KEY, _OPENMP
-    key = (os.getpid(), workers)
+def helpers_available() -> bool:
+    """Whether the helper-thread paths can run in this process: they need ATen's OpenMP runtime, to make each
+    helper's ops serial (without it only the calling-thread paths run)."""
+    global _OPENMP
     with _POOL_LOCK:
         if _OPENMP is None:
             _OPENMP = _find_openmp() or False
-        if not _OPENMP:
-            return None
+        return bool(_OPENMP)
+
+
+def _helper_pool(workers: int) -> ThreadPoolExecutor:
+    """Process-wide pool of single-threaded helpers (recreated after a fork or a thread-count change)."""
+    global _POOL, _POOL_KEY
+    if not helpers_available():
+        raise RuntimeError("reblur: the helper-thread path needs ATen's OpenMP runtime, which was not found")
+    key = (os.getpid(), workers)
+    with _POOL_LOCK:
         if _POOL is None or _POOL_KEY != key:
             if _POOL is not None and _POOL_KEY[0] == key[0]:
                 _POOL.shutdown(wait=False)
@@ -431,16 +442,19 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
     Preparations: the padded input (several tiles), the tile spectra (one tile: per channel, so that the
     products start early), the pair spectra ``Q_p`` shared by several items (one tile: with the pair's
     interleaved maps). Products: ``m_2p (u ⋆ k_2p) + m_2p+1 (u ⋆ k_2p+1)`` of one (tile, pair, channel
-    range), accumulated under a lock into the tile's one accumulator (re and im slots, [N, C, rows, cols, 2]);
-    the item that completes a (tile, channel) adds its two slots into the output. One tile: all channels of
+    range), accumulated under a lock into the tile's one accumulator (re and im slots, [N, C, rows, cols, 2])
+    in the order of the pairs, whichever helper finishes first (so the result is the same, bit for bit, from
+    run to run: an item that finished before its predecessor waits for it); the item that completes a (tile,
+    channel) adds its two slots into the output. One tile: all channels of
     a pair per item (its ``Q_p`` made in the item: batched transforms, fewer ops), except the last
     ``_SPLIT_PAIRS`` pairs, one channel per item, so that the helpers finish together. With an odd number
     of kernels the last pair has no partner kernel, so its transforms would carry one real output each:
     there two channels share one transform instead, ``ifft2((X_c + i X_c+1) Q) = u_c ⋆ k + i u_c+1 ⋆ k``
-    (C·B/2 rounded up transforms in all). An item waits for the preparations it needs, which are listed
-    (claimed) earlier, so they are running or done: no deadlock.
+    (C·B/2 rounded up transforms in all). An item waits for the preparations it needs and for the previous
+    pair's products of its channels, which are listed (claimed) earlier, so they are running or done: no
+    deadlock (a failed item wakes the waiting ones, which stop).
 
-    Measured (K = 33, B = 25, C = 3, 2 threads, each call after a reference call, interleaved in one process)
+    Measured on the AMD EPYC (K = 33, B = 25, C = 3, 2 threads, each call after a reference call, interleaved)
     against per-helper accumulators summed at the end, one transform per channel for the last kernel and
     ``fft2`` of the real input: 256² "reflect" 9.09 -> 8.71 ms, 288² "valid" 8.94 -> 8.61 ms (the tail from the
     last item to the return 0.4 -> 0.15 ms; 39 -> 38 transforms). Then the transforms from torch.fft (MKL) to
@@ -480,7 +494,13 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
                 for d in deps:
                     get(d)
                 if key is None:
-                    fn(state)
+                    try:
+                        fn(state)
+                    except BaseException:
+                        with turn:  # products waiting for this one's turn give up
+                            failed.append(True)
+                            turn.notify_all()
+                        raise
                     continue
                 try:
                     fn()
@@ -490,7 +510,7 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
     futures = [pool.submit(loop) for _ in range(workers)]
 
     def pair(p: int):  # (Q_p [N, 1, 1, fh, fw], interleaved maps of the whole output or None)
-        q = _pair_spectra(kernels[:, 2 * p : 2 * p + 2], fh, fw).unsqueeze(1)
+        q = _pair_spectra(kernels[:, 2 * p : 2 * p + 2], fh, fw, plan.opencv).unsqueeze(1)
         return q, (_interleaved_maps(mixing, p) if single else None)
 
     def prep_pad():
@@ -498,41 +518,46 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
 
     def prep_x_tile(t: int):
         r0, tc0 = tiles[t][:2]
-        val["x", t] = real_spectrum(get("pad")[..., r0 : r0 + fh, tc0 : tc0 + fw]).unsqueeze(2)
+        val["x", t] = real_spectrum(get("pad")[..., r0 : r0 + fh, tc0 : tc0 + fw], opencv=plan.opencv).unsqueeze(2)
 
     def prep_x_channel(ci: int):  # one tile: pad and transform one channel into the shared spectrum
         xs = val["x", 0]  # made below
-        real_spectrum(plan.extend(pad(u[:, ci : ci + 1], k, padding)), out=xs[:, ci : ci + 1, 0])
+        real_spectrum(plan.extend(pad(u[:, ci : ci + 1], k, padding)), out=xs[:, ci : ci + 1, 0], opencv=plan.opencv)
         val["xc", ci] = True
 
     def prep_pair(p: int):
         val["q", p] = pair(p) if p < npair - 1 or not odd_groups else (
-            _pair_spectra(kernels[:, 2 * p :], fh, fw).unsqueeze(1), None)
+            _pair_spectra(kernels[:, 2 * p :], fh, fw, plan.opencv).unsqueeze(1), None)
 
     # the tiles' accumulators (several tiles: made by their first product; one tile: a buffer of the calling
     # thread, which waits for the helpers, so a helper's next call cannot take it), and per (tile, channel)
-    # the products left
+    # the pairs added so far (the next product to add is that pair's; with none added, it assigns)
     acc: dict = {0: _workspace("acc", (n, c, plan.ho, plan.wo, 2), mixing)} if single else {}
-    # (a channel with all npair products left is not written yet: its first product assigns instead of adding)
-    left = {(t, ci): npair for t in range(len(tiles)) for ci in range(c)}
+    added = {(t, ci): 0 for t in range(len(tiles)) for ci in range(c)}
     y = mixing.new_empty(n, c, plan.ho, plan.wo)
-    lock = threading.Lock()
+    turn = threading.Condition()
+    failed: list = []  # non-empty once a product item raised
 
-    def accumulate(t: int, chans: range, add):
-        """Run ``add(acc, first)`` for the tile's accumulator under the lock; then write the completed channels."""
+    def accumulate(t: int, p: int, chans: range, add):
+        """Run ``add(acc, first)`` (``first``: assign, not add) on the tile's accumulator when pair ``p`` is the
+        next one of its channels (a fixed order of the sums); then write the completed channels."""
         rows, cols = tiles[t][2:]
-        with lock:
+        with turn:
+            turn.wait_for(lambda: failed or all(added[t, ci] == p for ci in chans))
+            if failed:
+                raise _DependencyFailed(("turn", t, p))
             if t not in acc:
                 acc[t] = mixing.new_empty(n, c, rows, cols, 2)
             a = acc[t]
-            add(a, [left[t, ci] == npair for ci in chans])
+            add(a, p == 0)
             complete = []
             for ci in chans:
-                left[t, ci] -= 1
-                if not left[t, ci]:
+                added[t, ci] += 1
+                if added[t, ci] == npair:
                     complete.append(ci)
-            if not single and all(not left[t, cj] for cj in range(c)):
+            if not single and all(added[t, cj] == npair for cj in range(c)):
                 del acc[t]  # the last reference is ours: the tile's memory goes with this item
+            turn.notify_all()
         r0, tc0 = tiles[t][:2]
         for ci in complete:  # nothing else writes these slots any more
             torch.add(a[:, ci, ..., 0], a[:, ci, ..., 1], out=y[:, ci, r0 : r0 + rows, tc0 : tc0 + cols])
@@ -544,21 +569,17 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
         if "pbuf" not in state:
             state["pbuf"] = _workspace("pbuf", (n, c, 1, fh, fw), xf)
         prod = torch.mul(xf, q, out=state["pbuf"][:, : c1 - c0])
-        zr = torch.view_as_real(dft.dft2(prod, inverse=True, out=prod))[:, :, 0, :rows, :cols, :]
+        zr = torch.view_as_real(dft.dft2_overwrite(prod, inverse=True, opencv=plan.opencv))[:, :, 0, :rows, :cols, :]
         if mt is None:  # several tiles: this pair's maps on this tile
             mt = _interleaved_maps(mixing, p, tiles[t])
 
         def add(a, first):
-            if all(first):
+            if first:
                 torch.mul(zr, mt, out=a[:, c0:c1])
-            elif not any(first):
-                a[:, c0:c1].addcmul_(zr, mt)
             else:
-                for i, f in enumerate(first):
-                    (torch.mul(zr[:, i], mt[:, 0], out=a[:, c0 + i]) if f else
-                     a[:, c0 + i].addcmul_(zr[:, i], mt[:, 0]))
+                a[:, c0:c1].addcmul_(zr, mt)
 
-        accumulate(t, range(c0, c1), add)
+        accumulate(t, p, range(c0, c1), add)
 
     def product_odd(t: int, c0: int, c1: int, state: dict):
         """The last (single-kernel) pair for channels c0 and c0+1 in one transform (or c0 alone)."""
@@ -573,19 +594,20 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
             buf.mul_(q)
         else:
             torch.mul(xf, q, out=buf)
-        z = torch.view_as_real(dft.dft2(buf, inverse=True, out=buf))[:, 0, 0, :rows, :cols, :]  # [N, r, c, 2]
+        z = dft.dft2_overwrite(buf, inverse=True, opencv=plan.opencv)
+        z = torch.view_as_real(z)[:, 0, 0, :rows, :cols, :]  # [N, rows, cols, 2]
         r0, tc0 = tiles[t][:2]
         m = mixing[:, b - 1, r0 : r0 + rows, tc0 : tc0 + cols]
 
         def add(a, first):
-            for i, f in enumerate(first):  # channel c0 + i is the real (i = 0) or imaginary (i = 1) part
-                if f:
+            for i in range(c1 - c0):  # channel c0 + i is the real (i = 0) or imaginary (i = 1) part
+                if first:
                     a[:, c0 + i, ..., 1].zero_()
                     torch.mul(z[..., i], m, out=a[:, c0 + i, ..., 0])
                 else:
                     a[:, c0 + i, ..., 0].addcmul_(z[..., i], m)
 
-        accumulate(t, range(c0, c1), add)
+        accumulate(t, npair - 1, range(c0, c1), add)
 
     try:
         if single:
@@ -631,29 +653,36 @@ def _forward_pipelined(u: Tensor, padding: str, kernels: Tensor, mixing: Tensor,
 
 
 def tile_pass(u: Tensor | None, padding: str, v: Tensor | None, kernels: Tensor, mixing: Tensor, plan: Plan,
-               **ops: bool) -> dict[str, Tensor]:
+              threaded: bool = False, **ops: bool) -> dict[str, Tensor]:
     """Pad ``u`` (the sharp side), run :func:`_tile_pass_serial`, fold the adjoint output (``a`` is returned
-    at the sharp size). On CPU the work goes to ``torch.get_num_threads()`` single-threaded helper threads,
-    which also do the padding and the final sums: the forward alone as a list of items they pull
-    (:func:`_forward_pipelined`), the other passes as a static split of the kernel pairs.
+    at the sharp size), in the calling thread. ``threaded`` (CPU, needs :func:`helpers_available`): the work
+    goes to ``torch.get_num_threads()`` single-threaded helper threads, which also do the padding and the
+    final sums: the forward alone as a list of items they pull (:func:`_forward_pipelined`), the other passes
+    as a static split of the kernel pairs (in the calling thread if there is one pair only).
 
     The groups are independent (forward/adjoint outputs add up, kernel/mixing gradients concatenate). Each
     helper runs its chain of FFTs and products without OpenMP teams: ATen's 2-thread ops on these
     medium-sized tensors scale poorly and, on a busy machine, every op waits for its second thread to be
     scheduled (measured ~6 ms per op at load 2.6 on 2 cores, i.e. 10x slower than one thread).
     """
-    n, b = mixing.shape[:2]
-    c = (u if u is not None else v).shape[1]
-    threads = _num_threads() if mixing.device.type == "cpu" else 1
-    pipelined = _DYNAMIC_FORWARD and ops == {"fwd": True}  # its items split channels and tiles too
-    groups = threads if pipelined else min(threads, (b + 1) // 2)
-    big = n * c * b * plan.ho * plan.wo >= _PARALLEL_MIN_WORK
-    pool = _helper_pool(threads) if groups >= 2 and big else None
-    if pool is None:
-        return _combine([_pass_group(u, padding, v, kernels, mixing, plan, ops)], plan, padding)
-    if pipelined:
-        return {"y": _forward_pipelined(u, padding, kernels, mixing, plan, pool, groups)}
+    b = mixing.shape[1]
     npair = (b + 1) // 2
+    if threaded and mixing.device.type != "cpu":
+        raise RuntimeError(f"reblur: the helper-thread path runs on CPU tensors only, got {mixing.device}")
+    threads = _num_threads()
+    if threaded and ops == {"fwd": True}:  # its items split channels and tiles too
+        pool = _helper_pool(threads)
+        with _POOL_LOCK:
+            RUNS["pipelined"] += 1
+        return {"y": _forward_pipelined(u, padding, kernels, mixing, plan, pool, threads)}
+    groups = min(threads, npair)
+    if not threaded or groups < 2:
+        with _POOL_LOCK:
+            RUNS["serial"] += 1
+        return _combine([_pass_group(u, padding, v, kernels, mixing, plan, ops)], plan, padding)
+    pool = _helper_pool(threads)
+    with _POOL_LOCK:
+        RUNS["split"] += 1
     cuts = [2 * (npair * i // groups) for i in range(groups)] + [b]
     futures = [pool.submit(_pass_group, u, padding, v, kernels[:, lo:hi], mixing[:, lo:hi], plan, ops)
                for lo, hi in zip(cuts[:-1], cuts[1:])]
