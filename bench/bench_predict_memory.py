@@ -1,12 +1,14 @@
 """Peak memory of `blurbench predict` on large photos (12 MP and 24 MP) for every image method runnable here.
 
-Each run is a separate `python -m blurbench predict` process, measured with wait4's peak resident set (ru_maxrss), one
-at a time (the machine's memory is shared). The reference, measured in the same run, is `identity` (decode, tile,
-encode: the floor of any method); every figure is printed with its ratio to it. Image-to-image methods run in tiles
-(blurbench.prediction.TILE with MARGIN of context); kernel-estimation methods refuse images above
-FIELD_MAX_PIXELS with one line, so they are also measured at that limit. Exit code 1 if any peak is over the budget.
+Each run is a separate `python -m blurbench predict` process, measured with wait4's peak resident set (ru_maxrss),
+one at a time (the machine's memory is shared). The high-water mark survives fork and exec, so this parent stays
+small: photos are made and the method list is read in child processes, and it never imports torch. The reference,
+measured in the same run, is `identity` (decode, tile, encode: the floor of any method); every figure is printed
+with its ratio to it. Image-to-image methods run in tiles (blurbench.prediction.TILE with MARGIN of context);
+kernel-estimation methods refuse images above FIELD_MAX_PIXELS with one line, so they are also measured at that
+limit. Exit code 1 if any peak is over the budget.
 
-    python bench/bench_predict_memory.py [--budget-gb 6] [--methods a,b] [--sizes 12,24]
+    python bench/bench_predict_memory.py [--budget-gb 6] [--methods a,b] [--sizes 24,12]
 """
 
 from __future__ import annotations
@@ -19,9 +21,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import cv2
-import numpy as np
 
 SIZES_MP = {12: (4240, 2832), 24: (6000, 4000)}
 
@@ -38,6 +37,9 @@ def processor() -> str:
 
 def make_photo(path: Path, width: int, height: int) -> None:
     """A deterministic photo-like JPEG: a built-in blurry photograph upscaled, plus seeded sensor noise."""
+    import cv2
+    import numpy as np
+
     from blurbench.datamodules import builtin
 
     src = cv2.imread(str(builtin.prepare("motion") / "astronaut" / "blurry.png"))
@@ -60,21 +62,31 @@ def peak_of_predict(method: str, photo: Path, out: Path) -> tuple[float, int, st
     return usage.ru_maxrss / 2**20, proc.returncode, (lines[-1] if lines else ""), time.perf_counter() - start
 
 
+def _child(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--make-photo"]:  # child mode: keeps the decoded photo out of the measuring parent
+        make_photo(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget-gb", type=float, default=6.0)
     parser.add_argument("--methods", default=None, help="comma-separated (default: every image method runnable here)")
     parser.add_argument("--sizes", default="24,12", help="megapixels among 24, 12, in this order")
     args = parser.parse_args()
 
-    from blurbench.prediction import FIELD_MAX_PIXELS, MARGIN, TILE, TILE_ABOVE
-    from blurbench.tasks.registry import methods
+    import json
 
+    FIELD_MAX_PIXELS, MARGIN, TILE, TILE_ABOVE = json.loads(_child(
+        "import json; from blurbench.prediction import FIELD_MAX_PIXELS as F, MARGIN as M, TILE as T, TILE_ABOVE as A;"
+        " print(json.dumps([F, M, T, A]))"))
+    registered = json.loads(_child("from blurbench.cli import main; main(['methods', '--json'])"))
     names = args.methods.split(",") if args.methods else [
-        m.name for m in methods() if m.data_kind in ("image", "detection") and not m.uses_gt_field
-        and not m.missing_weights()]
+        m["name"] for m in registered if m["data_kind"] in ("image", "detection") and "GT blur field" not in m["needs"]
+        and m["runnable"]]
     names = ["identity", *[n for n in names if n != "identity"]]
-    task = {m.name: m.task for m in methods()}
+    task = {m["name"]: m["task"] for m in registered}
     print(f"processor: {processor()}; torch threads default; tiles {TILE} px + {MARGIN} px margin above "
           f"{TILE_ABOVE / 1e6:.1f} MP; kernel estimation limited to {FIELD_MAX_PIXELS / 1e6:.0f} MP")
     over = []
@@ -84,10 +96,12 @@ def main() -> int:
         field_mp = FIELD_MAX_PIXELS / 1e6
         for mp in sizes:
             photos[mp] = Path(tmp) / f"photo_{mp}mp.jpg"
-            make_photo(photos[mp], *SIZES_MP[mp])
+            subprocess.run([sys.executable, __file__, "--make-photo", str(photos[mp]), *map(str, SIZES_MP[mp])],
+                           check=True)
         w = int((FIELD_MAX_PIXELS * 3 / 2) ** 0.5)
         photos[field_mp] = Path(tmp) / "photo_limit.jpg"
-        make_photo(photos[field_mp], w, FIELD_MAX_PIXELS // w)
+        subprocess.run([sys.executable, __file__, "--make-photo", str(photos[field_mp]), str(w),
+                        str(FIELD_MAX_PIXELS // w)], check=True)
         reference: dict[float, float] = {}
         print(f"{'method':28s} {'MP':>5s} {'peak GiB':>9s} {'x identity':>10s} {'seconds':>8s}  result")
         runs = [(mp, name) for mp in sizes for name in names]  # the largest first when --sizes 24,12

@@ -299,6 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlurbenchError as err:
         print(f"blurbench: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside evaluate/predict (which say what they kept): data download, zoo pull, ...
+        print("blurbench: interrupted (Ctrl-C); files are written atomically, so none is half-written — re-run the "
+              "same command to go on", file=sys.stderr)
+        return 130
     except Exception as err:
         line = known_fault_line(err, argv)
         if line is None:

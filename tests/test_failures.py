@@ -337,3 +337,43 @@ def test_readme_folder_command_default_set_runs_on_pairs(tree):
     assert chosen and all(not m.uses_gt_field and m.task != "kernel-estimation" for m in chosen)
     assert {"rl-oracle", "tv-oracle", "mean-kernel"}.isdisjoint(m.name for m in chosen)
     assert "identity" in {m.name for m in chosen}
+
+
+# ------------------------------------------------------------------------------------------------- large inputs
+def test_tiles_put_together_equal_the_whole_image(monkeypatch):
+    """Every pixel of a per-pixel output comes from exactly one tile's core, at its place (odd sizes, edge tiles)."""
+    import torch
+
+    from blurbench import prediction
+
+    monkeypatch.setattr(prediction, "TILE_ABOVE", 1000)
+    monkeypatch.setattr(prediction, "TILE", 40)
+    monkeypatch.setattr(prediction, "MARGIN", 7)
+    seen = []
+
+    def step(batch, batch_idx):
+        x = batch["blurry"]
+        seen.append(tuple(x.shape[-2:]))
+        # a local operation (3x3 mean) so a tile without its margin would differ at its border
+        local = torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+        return {"id": batch["id"], "restored": local, "score": local.mean(1, keepdim=True), "kernels": torch.ones(2)}
+
+    image = torch.rand(1, 3, 101, 87, generator=torch.Generator().manual_seed(0))
+    whole = step({"id": ["x"], "blurry": image}, 0)
+    tiled = prediction._tiled(step)({"id": ["x"], "blurry": image}, 0)
+    assert len(seen) == 1 + 3 * 3  # the whole image, then 3 x 3 tiles
+    for key in ("restored", "score"):
+        assert torch.equal(tiled[key], whole[key]), key
+    assert tiled["id"] == ["x"] and torch.equal(tiled["kernels"], torch.ones(2))
+
+
+def test_kernel_estimation_refuses_images_above_its_limit(tmp_path, monkeypatch):
+    from blurbench import prediction
+    from blurbench.datamodules import builtin
+    from blurbench.errors import ConfigError
+
+    monkeypatch.setattr(prediction, "FIELD_MAX_PIXELS", 10_000)
+    photo = builtin.prepare("motion") / "coffee" / "blurry.png"
+    with pytest.raises(ConfigError, match=r"blurry.png: \d+x\d+ .* is above the 0 MP"):
+        prediction.predict("mean-kernel", photo, tmp_path / "out", accelerator="cpu", progress=False)
+    assert not (tmp_path / "out").exists(), "refused before any work"
