@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from blurbench.errors import BlurbenchError, ConfigError
+from blurbench.failures import Interrupted, check_accelerator, interruptible, known_fault_line
 from blurbench.presets import resolve_config
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
@@ -45,7 +48,29 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _devices(value: str) -> int | str:
-    return int(value) if value.isdigit() else value
+    """``--devices``: a count >= 1, ``auto``, ``-1`` (all) or a list of device indices ``0,1``."""
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    if value in ("auto", "-1") or re.fullmatch(r"\d+(,\d+)+,?", value):
+        return value
+    raise argparse.ArgumentTypeError(f"'{value}' is not a device count (a number >= 1, 'auto', or indices like 0,1)")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number >= 1")
+    return number
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the problem and the help command), exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} — see `{self.prog} --help`\n")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -57,15 +82,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.allow_subset:
         os.environ["BLURBENCH_ALLOW_SUBSET"] = "1"  # the environment reaches the DDP ranks too
 
-    entries = evaluate(args.suite, _csv(args.methods), _csv(args.datasets), args.out, args.devices,
-                       args.accelerator, args.num_nodes, args.limit, args.data_root, progress=not args.no_progress,
-                       report_images=not args.no_report_images, logger=args.logger)
+    check_accelerator(args.accelerator)
+    with interruptible():
+        try:
+            entries = evaluate(args.suite, _csv(args.methods), _csv(args.datasets), args.out, args.devices,
+                               args.accelerator, args.num_nodes, args.limit, args.data_root,
+                               progress=not args.no_progress, report_images=not args.no_report_images,
+                               logger=args.logger)
+        except Interrupted as stop:
+            return _report_interrupted_evaluate(stop, Path(args.out or f"runs/{args.suite}"))
     if entries:
         out = args.out or f"runs/{args.suite}"
         print(render_terminal(entries))
         print(f"Wrote {out}/results.jsonl and {out}/leaderboard.{{md,csv,json,html}} (tables with provenance, "
               "intervals and costs; the HTML report is self-contained)")
     return 0
+
+
+def _report_interrupted_evaluate(stop: Interrupted, out: Path) -> int:
+    """One line: what is kept and how to go on; the conventional exit code (143 SIGTERM, 130 SIGINT)."""
+    from blurbench.results import ResultsStore
+
+    kept = len(ResultsStore(out).load()) if out.is_dir() else 0
+    print(f"blurbench: interrupted by {stop}: {kept} row{'s' * (kept != 1)} kept in {out} — re-run the same "
+          f"command to resume (finished samples are not recomputed)", file=sys.stderr)
+    return stop.exit_code
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
@@ -113,13 +154,21 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from blurbench.prediction import predict
 
-    out = predict(args.method, args.input, args.output, args.devices, args.accelerator, not args.no_progress)
+    check_accelerator(args.accelerator)
+    with interruptible():
+        try:
+            out = predict(args.method, args.input, args.output, args.devices, args.accelerator,
+                          not args.no_progress)
+        except Interrupted as stop:
+            print(f"blurbench: interrupted by {stop}: every file in {args.output} is complete (written under a "
+                  f"temporary name, then renamed) — re-run the same command to redo the rest", file=sys.stderr)
+            return stop.exit_code
     print(f"Wrote predictions to {out}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="blurbench",
         description="Benchmarks and model zoo for motion-blur estimation and deblurring.",
         epilog="Start with `blurbench evaluate` (built-in benchmark, no download). "
@@ -141,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "converted directory, .ckpt, @FILE.yaml)")
     pr.add_argument("--input", required=True, help="image file, folder of images, or folder of frames")
     pr.add_argument("--output", required=True, help="output folder")
-    pr.add_argument("--devices", type=_devices, default=1)
+    pr.add_argument("--devices", type=_devices, default=1, help="devices (a number >= 1, 'auto', or indices 0,1)")
     pr.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu", "cuda", "mps"])
     pr.add_argument("--no-progress", action="store_true")
     pr.set_defaults(func=cmd_predict)
@@ -160,8 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--devices", type=_devices, default=1, help="devices per node (int or 'auto'; >1 uses DDP)")
     ev.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu", "cuda", "mps"],
                     help="Lightning accelerator (default: auto)")
-    ev.add_argument("--num-nodes", type=int, default=1, help="number of nodes (multi-node DDP, e.g. under SLURM)")
-    ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples of each dataset")
+    ev.add_argument("--num-nodes", type=_positive_int, default=1,
+                    help="number of nodes (multi-node DDP, e.g. under SLURM)")
+    ev.add_argument("--limit", type=_positive_int, default=None,
+                    help="evaluate only the first N samples of each dataset")
     ev.add_argument("--data-root", default=None, help="root of the dataset on disk (suites read from files)")
     ev.add_argument("--allow-subset", action="store_true",
                     help="accept a consistent subset of an on-disk split (labelled 'subset n/official')")
@@ -191,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--out", default=None, help="where to write tables (default: the --from directory)")
     lb.add_argument("--regenerate", action="store_true",
                     help="re-run the built-in suite with every method and rewrite leaderboards/ and README.md")
-    lb.add_argument("--limit", type=int, default=None, help="with --regenerate: first N samples only (testing)")
+    lb.add_argument("--limit", type=_positive_int, default=None,
+                    help="with --regenerate: first N samples only (testing)")
     lb.add_argument("--html", default=None, metavar="DIR",
                     help="write the self-contained HTML report DIR/leaderboard.html (from --from, default DIR itself)")
     lb.set_defaults(func=cmd_leaderboard)
@@ -210,6 +262,8 @@ def _quiet_lightning() -> None:
     import warnings
 
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    # "Received SIGTERM" is Lightning's; blurbench prints its own line saying what was kept
+    logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 
@@ -235,6 +289,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlurbenchError as err:
         rank = _process_rank()  # under torchrun/SLURM every rank reports: say which
         print(f"blurbench: error{f' (rank {rank})' if rank else ''}: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # outside evaluate/predict (which say what they kept): data download, zoo pull, ...
+        print("blurbench: interrupted (Ctrl-C); files are written atomically, so none is half-written — re-run the "
+              "same command to go on", file=sys.stderr)
+        return 130
+    except Exception as err:
+        line = known_fault_line(err, argv)
+        if line is None:
+            raise
+        print(f"blurbench: error: {line}", file=sys.stderr)
         return 2
 
 

@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from blurbench.datamodules.registry import DatasetSpec, build_datamodule, datasets, get_dataset
 from blurbench.errors import ConfigError, DataError
+from blurbench.failures import check_writable_dir
 from blurbench.leaderboard.cost import load_costs
 from blurbench.leaderboard.provenance import device_description, provenance
 from blurbench.leaderboard.report import run_callbacks, write_report
@@ -58,7 +59,14 @@ class EvaluationPlan:
     datasets: list[DatasetSpec]
 
     def pairs(self) -> list[tuple[MethodSpec, DatasetSpec]]:
-        return [(m, d) for m in self.methods for d in self.datasets if m.data_kind == d.kind]
+        return [(m, d) for m in self.methods for d in self.datasets if _runs_on(m, d)]
+
+
+def _runs_on(method: MethodSpec, dataset: DatasetSpec) -> bool:
+    """A method runs on a dataset of its data kind that has what it needs: a ground-truth field for the oracles
+    (their input) and for kernel estimation (its metrics compare fields)."""
+    needs_field = method.uses_gt_field or method.task == "kernel-estimation"
+    return method.data_kind == dataset.kind and (dataset.gt_field or not needs_field)
 
 
 def plan(suite: str, method_names: Sequence[str | MethodSpec] | None, dataset_names: Sequence[str] | None
@@ -74,7 +82,7 @@ def plan(suite: str, method_names: Sequence[str | MethodSpec] | None, dataset_na
     kinds = {d.kind for d in chosen_sets}
     if not method_names or list(method_names) in (["default"], ["all"]):
         everything = list(method_names or []) == ["all"]
-        chosen = [m for m in methods() if m.data_kind in kinds and (everything or m.in_default)
+        chosen = [m for m in methods() if any(_runs_on(m, d) for d in chosen_sets) and (everything or m.in_default)
                   and not m.missing_weights()]
     else:
         chosen = [n if isinstance(n, MethodSpec) else get_method(n) for n in method_names]
@@ -82,6 +90,10 @@ def plan(suite: str, method_names: Sequence[str | MethodSpec] | None, dataset_na
             if m.data_kind not in kinds:
                 raise ConfigError(f"method '{m.name}' evaluates {m.data_kind} data but the chosen datasets hold "
                                   f"{'/'.join(sorted(kinds))}", "pick datasets of its kind or another method")
+            if not any(_runs_on(m, d) for d in chosen_sets):
+                raise ConfigError(f"method '{m.name}' needs a ground-truth blur field, which no chosen dataset "
+                                  f"({', '.join(d.name for d in chosen_sets)}) has",
+                                  "run it on a dataset that ships one (the built-in suite) or pick another method")
             m.check_runnable()
         names = [m.name for m in chosen]
         if len(set(names)) != len(names):
@@ -134,8 +146,7 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | 
     Also writes ``leaderboard.html`` (:mod:`blurbench.leaderboard.report`); ``report_images=False`` skips the
     pictures the run would keep for it."""
     the_plan = plan(suite, method_names, dataset_names)
-    out = Path(out or Path("runs") / suite)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable_dir(out or Path("runs") / suite, "--out")  # a probe write, before any work
     store = ResultsStore(out)
     done = store.done()  # read once by every rank before anyone writes: all ranks agree on what is left
 
@@ -148,8 +159,10 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | 
         if problems:
             subset = " (a consistent subset is accepted with --allow-subset or BLURBENCH_ALLOW_SUBSET=1)" if any(
                 "official count" in p for p in problems) else ""
-            root = f" --root {data_root}" if data_root else ""
-            raise DataError(problems[0], f"run `blurbench data check {spec.name}{root}` for the full list{subset}")
+            from blurbench.datamodules.catalog import check_hint
+
+            hint = check_hint(spec.suite if spec.suite == "builtin" else spec.name, data_root)
+            raise DataError(problems[0], f"{hint}{subset}")
         modules[spec.name] = dm
     order = {spec.name: dm.ids()[:limit] if limit else dm.ids() for spec, dm in
              ((s, modules[s.name]) for s in the_plan.datasets)}

@@ -25,11 +25,37 @@ from blurbench.errors import DataError
 cv2.setNumThreads(1)
 
 
+def truncation(path: str | os.PathLike) -> str | None:
+    """Why a JPEG or PNG file is cut short (no end marker in its tail), or None.
+
+    libjpeg decodes a truncated JPEG with only a warning on stderr, filling the missing part with grey; such a file
+    would be scored as if intact. JPEG ends with EOI (FF D9; entropy-coded data never holds FF D9), PNG with its
+    IEND chunk. Only the tail is read, so this is as cheap as a header check.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".jpg", ".jpeg", ".png"):
+        return None
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 1024))
+        tail = f.read()
+    if suffix == ".png":
+        return None if b"IEND" in tail[-64:] else "truncated PNG (no IEND chunk at the end)"
+    return None if b"\xff\xd9" in tail else "truncated JPEG (no end-of-image marker)"
+
+
 def read_image(path: str | os.PathLike) -> torch.Tensor:
-    """Read an 8- or 16-bit image file as a float32 RGB tensor [3, H, W] in [0, 1]."""
+    """Read an 8- or 16-bit image file as a float32 RGB tensor [3, H, W] in [0, 1].
+
+    A truncated file is a :class:`DataError`, never a partly grey image (see :func:`truncation`).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found", "check the dataset root or re-download the dataset")
+    cut = truncation(path)
+    if cut:
+        raise DataError(f"{path}: unreadable image ({cut})", "the file is corrupt; re-download or re-export it")
     arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise DataError(f"{path}: unreadable image", "the file is corrupt or truncated; re-download it")

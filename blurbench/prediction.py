@@ -2,20 +2,39 @@
 
 The method's ``predict_step`` returns a dict with ``id``; its ``write_prediction(output_dir, prediction)``
 writes the files for that item (deblurred image under the same name, blur field, masks, ...). Outputs are
-written per batch as they come, atomically, so an interrupted run keeps every finished item.
+written per batch as they come, atomically (a temporary name, renamed when complete), so an interrupted run keeps
+every finished file and leaves no partial one.
+
+Large photos run in bounded memory: image-to-image methods (deblurring, blur detection) process an image above
+:data:`TILE_ABOVE` pixels in :data:`TILE`-pixel tiles, each with :data:`MARGIN` pixels of context on every side that
+are cropped off before the tiles are put together (a note on stdout says so). Kernel-estimation methods write
+full-size per-pixel mixing maps for one set of basis kernels, which tiles cannot share: they accept images up to
+:data:`FIELD_MAX_PIXELS` and refuse larger ones with one line, before any work. ``bench/bench_predict_memory.py``
+measures the peak memory of every image method at 12 and 24 MP.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from blurbench.datamodules.inputs import FrameSequenceDataModule, ImageInputsDataModule
 from blurbench.errors import ConfigError
+from blurbench.failures import check_predict_paths, check_writable_dir
 from blurbench.tasks.registry import get_method
+
+#: images with more pixels than this are processed in tiles by image-to-image methods (smaller ones whole)
+TILE_ABOVE = 2_500_000
+#: side of a tile's kept core, and the context added on every side (cropped off): 3 x the 33-px kernels' radius
+#: of the field-based deconvolutions' support, and well beyond the DeblurGAN generator's edge effects
+TILE, MARGIN = 1024, 96
+#: largest image a kernel-estimation method predicts on (25 full-size mixing maps plus their visualisations)
+FIELD_MAX_PIXELS = 8_000_000
 
 
 class _Writer(BasePredictionWriter):
@@ -41,10 +60,56 @@ def predict(method: str, input_path: str | Path, output: str | Path, devices: in
         raise ConfigError(f"method '{method}' consumes {spec.data_kind} data",
                           "predict supports image, detection and video methods")
     dm = datamodules[spec.data_kind](input_path)
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    check_predict_paths(input_path, output)
+    if spec.task == "kernel-estimation":
+        _check_field_size(dm, method)
+    output = check_writable_dir(output, "--output")  # a probe write, before any work
     model = spec.build()
+    if spec.data_kind in ("image", "detection"):
+        model.predict_step = _tiled(model.predict_step)
     trainer = L.Trainer(accelerator=accelerator, devices=devices, logger=False, callbacks=[_Writer(output)],
                         enable_progress_bar=progress, enable_model_summary=False, use_distributed_sampler=False)
     trainer.predict(model, datamodule=dm, return_predictions=False)
     return output
+
+
+def _check_field_size(dm: ImageInputsDataModule, method: str) -> None:
+    from blurbench.datamodules.folder import image_info
+
+    for name in dm.names:
+        info = image_info(dm.root / name)
+        if info is not None and info[0] * info[1] > FIELD_MAX_PIXELS:
+            raise ConfigError(f"{dm.root / name}: {info[0]}x{info[1]} ({info[0] * info[1] / 1e6:.1f} MP) is above the "
+                              f"{FIELD_MAX_PIXELS / 1e6:.0f} MP that kernel estimation ('{method}') predicts on: its "
+                              f"per-pixel mixing maps are full size", "downscale the image (e.g. to 3000 px on the "
+                              "long side) or crop the region of interest")
+
+
+def _tiled(step: Callable[[dict[str, Any], int], dict[str, Any]]) -> Callable[[dict[str, Any], int], dict[str, Any]]:
+    """``predict_step`` that runs ``step`` on overlapping tiles of an image above :data:`TILE_ABOVE` pixels and
+    puts together every output of the tile's size (restored image, blur score, mask) from the tiles' cores."""
+
+    def predict_step(batch: dict[str, Any], batch_idx: int, *args: Any) -> dict[str, Any]:
+        image = batch["blurry"]
+        height, width = image.shape[-2:]
+        if height * width <= TILE_ABOVE:
+            return step(batch, batch_idx, *args)
+        print(f"note: {', '.join(batch['id'])}: {width}x{height} ({height * width / 1e6:.1f} MP) processed in "
+              f"{TILE}-px tiles with {MARGIN}-px overlap (bounded memory)")
+        out: dict[str, Any] = {}
+        for y0 in range(0, height, TILE):
+            for x0 in range(0, width, TILE):
+                y1, x1 = min(y0 + TILE, height), min(x0 + TILE, width)
+                ya, xa = max(0, y0 - MARGIN), max(0, x0 - MARGIN)
+                yb, xb = min(height, y1 + MARGIN), min(width, x1 + MARGIN)
+                pred = step({**batch, "blurry": image[..., ya:yb, xa:xb]}, batch_idx, *args)
+                for key, value in pred.items():
+                    if isinstance(value, torch.Tensor) and value.shape[-2:] == (yb - ya, xb - xa):
+                        if key not in out:
+                            out[key] = value.new_empty((*value.shape[:-2], height, width))
+                        out[key][..., y0:y1, x0:x1] = value[..., y0 - ya:y1 - ya, x0 - xa:x1 - xa]
+                    else:
+                        out.setdefault(key, value)
+        return out
+
+    return predict_step

@@ -124,7 +124,11 @@ def test_missing_dataset_root_gives_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_two_process_ddp_equals_single_process(tmp_path):
-    common = ["evaluate", "--methods", "identity,tv-oracle", "--datasets", "motion", "--limit", "5",
+    """Same samples, each once; values equal within the tolerance the README states. A network method is included:
+    its float32 reductions depend on the per-process thread count (2 threads in one process, 1 in each of two), so
+    it is not bit-identical: measured up to 1.5e-5 dB (rl-blurfield-small, 5 motion samples) and 8.8e-5 dB over the
+    default set (issue 16); identity/tv-oracle differed by at most 3e-16."""
+    common = ["evaluate", "--methods", "identity,tv-oracle,rl-blurfield-small", "--datasets", "motion", "--limit", "5",
               "--accelerator", "cpu", "--no-progress"]
     one = run_cli(*common, "--devices", "1", "--out", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr[-3000:]
@@ -133,10 +137,11 @@ def test_two_process_ddp_equals_single_process(tmp_path):
     a = {(r["method"], r["id"]): r["metrics"] for r in _rows(tmp_path / "one")}
     b_rows = _rows(tmp_path / "two")
     b = {(r["method"], r["id"]): r["metrics"] for r in b_rows}
-    assert len(b_rows) == len(b) == 10, "every sample exactly once, no sampler padding duplicates"
+    assert len(b_rows) == len(b) == 15, "every sample exactly once, no sampler padding duplicates"
     assert a.keys() == b.keys()
+    tolerance = {"psnr": 2e-4}  # dB; the README's "~1e-4 dB otherwise"
     for key in a:
         for name in a[key]:
-            assert b[key][name] == pytest.approx(a[key][name], abs=1e-6)
+            assert b[key][name] == pytest.approx(a[key][name], abs=tolerance.get(name, 1e-5)), (key, name)
     lb = json.loads((tmp_path / "two" / "leaderboard.json").read_text())
     assert "x2" in lb["entries"][0]["provenance"]["device"]

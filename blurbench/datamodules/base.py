@@ -117,7 +117,9 @@ class EvaluationDataModule(L.LightningDataModule):
             return
         problems = self.check()
         if problems:
-            raise DataError(problems[0], f"run `blurbench data check {self.name}` for the full list")
+            from blurbench.datamodules.catalog import check_hint
+
+            raise DataError(problems[0], check_hint(self.name, getattr(self, "root", None)))
         ds = self.build_test_dataset()
         keep = range(len(ds)) if self.limit is None else range(min(self.limit, len(ds)))
         records = ds.records

@@ -117,7 +117,7 @@ def register_builtin(ds: BuiltinDataset, factory: Callable[..., EvaluationDataMo
     if ds.name in _DATASETS:
         raise ValueError(f"built-in dataset {ds.name} is registered twice")
     _DATASETS[ds.name] = ds
-    register_dataset(DatasetSpec(SUITE, ds.name, ds.kind, factory, ds.description))
+    register_dataset(DatasetSpec(SUITE, ds.name, ds.kind, factory, ds.description, gt_field=ds.kind == "image"))
 
 
 def builtin_datasets() -> dict[str, BuiltinDataset]:

@@ -64,3 +64,24 @@ def register_combined(name: str, parts: dict[str, Callable[..., object]], descri
     """A checker for a family made of several datasets (``parts``: prefix -> factory(root))."""
     register_checker(name, lambda root, **kw: CombinedCheck({k: f(root, **kw) for k, f in parts.items()}),
                      description)
+
+
+def check_hint(name: str, root: object = None) -> str:
+    """A fix that runs: ``blurbench data check NAME --root ROOT`` where NAME has a checker and the root is known,
+    otherwise the plain fix (every command a hint names must exist: tests/test_failures.py runs them)."""
+    if name == "builtin":
+        return "run `blurbench data check builtin` (then `blurbench data prepare builtin --force` to regenerate)"
+    if root is not None and name in checkers():
+        return f"run `blurbench data check {name} --root {root}` for the full list"
+    return "fix or replace that file"
+
+
+def download_hint(suite: str, name: str) -> str:
+    """Where a dataset that reads from disk comes from: its download command when there is one."""
+    from blurbench.datamodules.download import downloads
+
+    checkers()  # registers the downloads too
+    for candidate in (name, suite):
+        if candidate in downloads():
+            return f"pass --data-root PATH (get it with `blurbench data download {candidate} --root PATH`)"
+    return "pass --data-root PATH (the folder holding the dataset; `blurbench data list` describes each)"

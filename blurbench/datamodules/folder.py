@@ -13,21 +13,32 @@ from typing import Any
 from PIL import Image
 
 from blurbench.datamodules.base import EvaluationDataModule, PairedImageDataset, PairRecord
+from blurbench.datamodules.catalog import register_checker
 from blurbench.datamodules.registry import DatasetSpec, register_dataset
 from blurbench.errors import DataError
+from blurbench.io import truncation
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
-def image_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from the file header, or None if it is not a readable image."""
+def image_info(path: Path) -> tuple[int, int, int] | None:
+    """(width, height, colour bands) from the file header, or None if it is not a readable, complete image."""
     try:
+        if truncation(path):
+            return None
         with Image.open(path) as im:
             im.verify()
         with Image.open(path) as im:
-            return im.size
+            bands = len(im.getbands()) - ("A" in im.getbands())
+            return (*im.size, bands)
     except Exception:  # PIL raises many types for bad files; all mean "unreadable"
         return None
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file header, or None if it is not a readable, complete image."""
+    info = image_info(path)
+    return None if info is None else info[:2]
 
 
 def list_images(folder: Path) -> list[str]:
@@ -45,13 +56,18 @@ def check_pairs(records: list[PairRecord]) -> list[str]:
             if not path.is_file():
                 problems.append(f"{path}: missing")
                 continue
-            size = image_size(path)
-            if size is None:
-                problems.append(f"{path}: unreadable image (corrupt or truncated)")
-            sizes.append(size)
-        if len(sizes) == 2 and None not in sizes and sizes[0] != sizes[1]:
+            info = image_info(path)
+            if info is None:
+                problems.append(f"{path}: unreadable image ({truncation(path) or 'corrupt or truncated'})")
+            sizes.append(info)
+        if len(sizes) == 2 and None not in sizes and sizes[0][:2] != sizes[1][:2]:
             problems.append(f"{rec.blurry}: size {sizes[0][0]}x{sizes[0][1]} differs from {rec.sharp} "
                             f"{sizes[1][0]}x{sizes[1][1]}")
+        elif len(sizes) == 2 and None not in sizes and (sizes[0][2] == 1) != (sizes[1][2] == 1):
+            grey, colour = (rec.blurry, rec.sharp) if sizes[0][2] == 1 else (rec.sharp, rec.blurry)
+            # refused rather than silently replicating the grey channel: PSNR would compare grey with colour
+            problems.append(f"{grey}: greyscale, but its partner {colour} is in colour — save both in the same "
+                            f"colour mode (both RGB, or both grey)")
     return problems
 
 
@@ -77,10 +93,18 @@ class FolderPairsDataModule(EvaluationDataModule):
     def check(self) -> list[str]:
         return check_pairs(self._records())
 
+    def check_all(self) -> tuple[dict[str, int], list[str]]:
+        """For ``blurbench data check pairs --root ROOT``: the pair count and every problem."""
+        records = self._records()
+        return {"all": len(records)}, check_pairs(records)
+
     def build_test_dataset(self) -> PairedImageDataset:
         return PairedImageDataset(self._records())
 
 
+_DESCRIPTION = "your own pairs: ROOT/blurry/* and ROOT/sharp/* with matching names"
 register_dataset(DatasetSpec("folder", "pairs", "image", lambda root, **kw: FolderPairsDataModule(root, **kw),
-                             "your own pairs: ROOT/blurry/* and ROOT/sharp/* with matching names",
-                             needs_root=True))
+                             _DESCRIPTION, needs_root=True))
+# `data check` takes the dataset's name and the suite's (the hints of evaluate name either)
+for _name in ("pairs", "folder"):
+    register_checker(_name, lambda root, **kw: FolderPairsDataModule(root), _DESCRIPTION)

@@ -175,7 +175,7 @@ class PairDataset(PairedImageDataset):
             if sample["sharp"].shape != sample["blurry"].shape:
                 raise DataError(f"{rec.sharp}: size {tuple(sample['sharp'].shape[1:])} differs from its blurry "
                                 f"image {tuple(sample['blurry'].shape[1:])}", "the pair is mismatched; "
-                                "re-download the dataset or run `blurbench data check`")
+                                "re-download the dataset or run `blurbench data check NAME --root ROOT`")
         if self.load_extras is not None:
             sample.update(self.load_extras(rec))
         return self.transform(sample) if self.transform is not None else sample
@@ -395,7 +395,8 @@ def register(suite: str, name: str, cls: type[PairedDataModule], description: st
 
     factory = partial(_build, cls, name, fixed)
     if evaluate:
-        register_dataset(DatasetSpec(suite, name, cls.kind, factory, description, needs_root=True))
+        register_dataset(DatasetSpec(suite, name, cls.kind, factory, description, needs_root=True,
+                                     gt_field=getattr(cls, "gt_field", False)))
     register_checker(name, factory, description)
 
 

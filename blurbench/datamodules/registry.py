@@ -23,6 +23,8 @@ class DatasetSpec:
     factory: Callable[..., object]
     description: str = ""
     needs_root: bool = False
+    #: samples carry the ground-truth blur field (``kernels``, ``mixing``) that oracle methods need
+    gt_field: bool = False
 
 
 _DATASETS: dict[tuple[str, str], DatasetSpec] = {}
@@ -69,8 +71,8 @@ def get_dataset(suite: str, name: str) -> DatasetSpec:
 
 def build_datamodule(spec: DatasetSpec, data_root: str | Path | None = None, **kwargs):
     if spec.needs_root and data_root is None:
-        raise ConfigError(
-            f"dataset {spec.suite}/{spec.name} reads files from disk",
-            f"pass --data-root PATH (see `blurbench data download {spec.suite} --help`)",
-        )
+        from blurbench.datamodules.catalog import download_hint
+
+        raise ConfigError(f"dataset {spec.suite}/{spec.name} reads files from disk",
+                          download_hint(spec.suite, spec.name))
     return spec.factory(data_root, **kwargs)

@@ -52,6 +52,8 @@ class _SyntheticEval(Dataset):
 class SharpSource(PairedDataModule):
     """Base: images (no pairs) with optional label maps; ``evaluate`` blurs them synthetically."""
 
+    gt_field = True  # each sample carries the synthetic field it was blurred with
+
     eval_split = "val"
     protocol = "psnr-ssim (synthetic non-uniform blur, seeded per image; SSIM per-channel Gaussian)"
 

@@ -72,7 +72,7 @@ class ClipWindowDataset(Dataset):
             sample["sharp"] = torch.stack([read_image(f.sharp) for f in frames])
             if sample["sharp"].shape != sample["blurry"].shape:
                 raise DataError(f"{frames[0].sharp}: clip frames differ in size from their blurry frames",
-                                "run `blurbench data check` on the dataset")
+                                "run `blurbench data check NAME --root ROOT` on the dataset")
         if all("flow" in f.extras for f in frames):
             sample["flow"] = torch.stack([read_flo(f.extras["flow"]) for f in frames])
         return self.transform(sample) if self.transform is not None else sample
