@@ -69,13 +69,14 @@ def _devices(value: str) -> int | str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from blurbench.evaluation import evaluate
+    from blurbench.evaluation import default_out, evaluate
     from blurbench.leaderboard.table import render_markdown
 
     entries = evaluate(args.suite, _csv(args.methods), _csv(args.datasets), args.out, args.devices,
-                       args.accelerator, args.num_nodes, args.limit, args.data_root, progress=not args.no_progress)
+                       args.accelerator, args.num_nodes, args.limit, args.data_root, progress=not args.no_progress,
+                       split=args.split)
     if entries:
-        out = args.out or f"runs/{args.suite}"
+        out = args.out or default_out(args.suite, args.split)
         print(render_markdown(entries, f"blurbench — {args.suite} suite"))
         print(f"Wrote {out}/results.jsonl and {out}/leaderboard.{{md,csv,json}}")
     return 0
@@ -148,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--num-nodes", type=int, default=1, help="number of nodes (multi-node DDP, e.g. under SLURM)")
     ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples of each dataset")
     ev.add_argument("--data-root", default=None, help="root of the dataset on disk (suites read from files)")
+    ev.add_argument("--split", default=None,
+                    help="split to score (default: each dataset's test split; 'val' for choosing anything)")
     ev.add_argument("--no-progress", action="store_true", help="hide progress bars")
     ev.set_defaults(func=cmd_evaluate)
 

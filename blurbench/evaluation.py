@@ -93,20 +93,31 @@ def make_trainer(out: Path, devices: int | str = 1, accelerator: str = "auto", n
     )
 
 
+def default_out(suite: str, split: str | None = None) -> Path:
+    """``runs/<suite>``, or ``runs/<suite>-<split>`` for another split (its rows never mix with test rows)."""
+    return Path("runs") / (suite if split in (None, "test") else f"{suite}-{split}")
+
+
 def evaluate(suite: str = "builtin", method_names: Sequence[str] | None = None,
              dataset_names: Sequence[str] | None = None, out: str | Path | None = None, devices: int | str = 1,
              accelerator: str = "auto", num_nodes: int = 1, limit: int | None = None,
-             data_root: str | Path | None = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Evaluate, resume-safe; returns the leaderboard entries (rank 0) or [] (other ranks)."""
+             data_root: str | Path | None = None, progress: bool = True,
+             split: str | None = None) -> list[dict[str, Any]]:
+    """Evaluate, resume-safe; returns the leaderboard entries (rank 0) or [] (other ranks).
+
+    ``split``: the datasets' split to score (None: each dataset's default, ``test``); ``"val"`` is where
+    every choice made on data is made.
+    """
+    split_kw = {} if split is None else {"split": split}
     the_plan = plan(suite, method_names, dataset_names)
-    out = Path(out or Path("runs") / suite)
+    out = Path(out or default_out(suite, split))
     out.mkdir(parents=True, exist_ok=True)
     store = ResultsStore(out)
     done = store.done()  # read once by every rank before anyone writes: all ranks agree on what is left
 
     modules = {}
     for spec in the_plan.datasets:
-        dm = build_datamodule(spec, data_root, limit=limit)
+        dm = build_datamodule(spec, data_root, limit=limit, **split_kw)
         if _env_rank() == 0:
             dm.prepare_data()
         problems = dm.check()
@@ -128,7 +139,8 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str] | None = None,
         todo = [i for i in order[spec.name] if (method.name, spec.name, i) not in done]
         if not todo:
             continue
-        dm = build_datamodule(spec, data_root, limit=limit, exclude=[i for i in order[spec.name] if i not in todo])
+        dm = build_datamodule(spec, data_root, limit=limit, exclude=[i for i in order[spec.name] if i not in todo],
+                              **split_kw)
         model = method.build()
         trainer.test(model, datamodule=dm, verbose=False)
         trainer.strategy.barrier()

@@ -138,12 +138,12 @@ def test_cli_recipe_fast_dev_run(tmp_path):
                   "--data.init_args.crop_size=64", "--data.init_args.eval_crop_size=64",
                   f"--trainer.default_root_dir={tmp_path}", cwd=tmp_path, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
-    # training images were written from scikit-image, none of them a benchmark photo
-    from blurbench.datamodules.builtin import PHOTOS
+    # training images were written from scikit-image, none of them a benchmark (test or val) photo
+    from blurbench.datamodules.builtin import PHOTOS, VAL_PHOTOS
     from blurbench.datamodules.skimage_train import training_images_dir
 
     names = {p.stem for p in training_images_dir().glob("*.png")}
-    assert len(names) >= 15 and not names & (set(PHOTOS) | {"cat"})
+    assert len(names) >= 13 and not names & (set(PHOTOS) | set(VAL_PHOTOS) | {"cat"})
 
 
 def test_export_checkpoint_roundtrip(tmp_path):
