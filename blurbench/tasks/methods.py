@@ -33,6 +33,9 @@ for _name, _stem, _published, _text in (
     ("deblurgan-small-reblur", "deblurgan_small_reblur", "deblurgan+reblur",
      "deblurgan-small fine-tuned with reblur consistency through frozen blurfield-small "
      "(configs/deblurgan/small_cpu_reblur)"),
+    ("deblurgan-small-reblur-gt", "deblurgan_small_reblur_gt", None,
+     "deblurgan-small fine-tuned with reblur consistency through the ground-truth training field: the upper "
+     "bound of the reblur row (configs/deblurgan/small_cpu_reblur_gt)"),
 ):
     if is_shipped(_stem):
         register_method(MethodSpec(_name, "deblurring", "image", ShippedGenerator, _text,
