@@ -173,3 +173,23 @@ def test_export_checkpoint_roundtrip(tmp_path):
 
     with pytest.raises(ConfigError):
         export_checkpoint(ckpt, "blurfield_small", tmp_path / "w2")
+
+
+def test_validation_logs_the_mean_kernel_baseline(tmp_path):
+    """val/kernel_error_mean_kernel is the error of the bank's mean kernel everywhere, beside the model's."""
+    from types import SimpleNamespace
+
+    from blurbench.ops.kernels import KernelBank
+
+    bank = KernelBank.generate(16, 33, 0, ("camera_shake",))
+    b = _field_batch(n=2, out=32)
+    task = BlurFieldEstimation(_FreeField(), lr=0.3)
+    task._trainer = SimpleNamespace(datamodule=SimpleNamespace(_bank=bank))
+    logged = {}
+    task.log = lambda name, value, **kw: logged.__setitem__(name, float(value.detach()))
+    task._log_pictures = lambda *a: None
+    task.validation_step(b, 0)
+    mean_k = torch.from_numpy(bank.mean_kernel())[None, None].expand(2, 1, -1, -1).double()
+    expect = kernel_error(mean_k, torch.ones(2, 1, 32, 32, dtype=torch.float64), b["kernels"], b["mixing"]).mean()
+    assert logged["val/kernel_error_mean_kernel"] == pytest.approx(float(expect), rel=1e-5)
+    assert logged["val/kernel_error_ratio"] == pytest.approx(logged["val/kernel_error"] / float(expect), rel=1e-5)
