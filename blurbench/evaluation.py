@@ -93,6 +93,16 @@ def make_trainer(out: Path, devices: int | str = 1, accelerator: str = "auto", n
     )
 
 
+def _build(spec: DatasetSpec, data_root: str | Path | None, split_kw: dict[str, str], **kwargs: Any) -> Any:
+    try:
+        return build_datamodule(spec, data_root, **split_kw, **kwargs)
+    except TypeError as err:
+        if split_kw and "split" in str(err):  # a datamodule with a single, fixed split
+            raise ConfigError(f"dataset {spec.suite}/{spec.name} has no '{split_kw['split']}' split",
+                              "drop --split (it scores that dataset's only split)") from None
+        raise
+
+
 def default_out(suite: str, split: str | None = None) -> Path:
     """``runs/<suite>``, or ``runs/<suite>-<split>`` for another split (its rows never mix with test rows)."""
     return Path("runs") / (suite if split in (None, "test") else f"{suite}-{split}")
@@ -117,7 +127,7 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str] | None = None,
 
     modules = {}
     for spec in the_plan.datasets:
-        dm = build_datamodule(spec, data_root, limit=limit, **split_kw)
+        dm = _build(spec, data_root, split_kw, limit=limit)
         if _env_rank() == 0:
             dm.prepare_data()
         problems = dm.check()
@@ -139,8 +149,7 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str] | None = None,
         todo = [i for i in order[spec.name] if (method.name, spec.name, i) not in done]
         if not todo:
             continue
-        dm = build_datamodule(spec, data_root, limit=limit, exclude=[i for i in order[spec.name] if i not in todo],
-                              **split_kw)
+        dm = _build(spec, data_root, split_kw, limit=limit, exclude=[i for i in order[spec.name] if i not in todo])
         model = method.build()
         trainer.test(model, datamodule=dm, verbose=False)
         trainer.strategy.barrier()

@@ -72,3 +72,17 @@ def test_evaluate_split_val_scores_val_items(tmp_path):
     assert {r["id"] for r in rows} == set(builtin.split_ids("val")[:2])
     assert entries[0]["split"] == "val"
     assert default_out("builtin", "val").name == "builtin-val" and default_out("builtin").name == "builtin"
+
+
+def test_split_on_a_single_split_dataset_is_a_one_line_error(tmp_path):
+    import numpy as np
+
+    from blurbench.errors import ConfigError
+    from blurbench.evaluation import evaluate
+    from blurbench.io import write_image
+
+    for d in ("blurry", "sharp"):
+        write_image(tmp_path / "pairs" / d / "a.png", np.zeros((16, 16, 3), np.uint8))
+    with pytest.raises(ConfigError, match="folder/pairs has no 'val' split"):
+        evaluate("folder", ["identity"], None, tmp_path / "out", data_root=tmp_path / "pairs", split="val",
+                 progress=False)
