@@ -76,7 +76,7 @@ class OneLineParser(argparse.ArgumentParser):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import os
 
-    from blurbench.evaluation import evaluate
+    from blurbench.evaluation import default_out, evaluate
     from blurbench.leaderboard.table import render_terminal
 
     if args.allow_subset:
@@ -88,11 +88,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             entries = evaluate(args.suite, _csv(args.methods), _csv(args.datasets), args.out, args.devices,
                                args.accelerator, args.num_nodes, args.limit, args.data_root,
                                progress=not args.no_progress, report_images=not args.no_report_images,
-                               logger=args.logger)
+                               logger=args.logger, split=args.split)
         except Interrupted as stop:
-            return _report_interrupted_evaluate(stop, Path(args.out or f"runs/{args.suite}"))
+            return _report_interrupted_evaluate(stop, Path(args.out or default_out(args.suite, args.split)))
     if entries:
-        out = args.out or f"runs/{args.suite}"
+        out = args.out or default_out(args.suite, args.split)
         print(render_terminal(entries))
         print(f"Wrote {out}/results.jsonl and {out}/leaderboard.{{md,csv,json,html}} (tables with provenance, "
               "intervals and costs; the HTML report is self-contained)")
@@ -216,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-root", default=None, help="root of the dataset on disk (suites read from files)")
     ev.add_argument("--allow-subset", action="store_true",
                     help="accept a consistent subset of an on-disk split (labelled 'subset n/official')")
+    ev.add_argument("--split", default=None,
+                    help="split to score (default: each dataset's test split; 'val' for choosing anything)")
     ev.add_argument("--no-progress", action="store_true", help="hide progress bars (never drawn when stderr is not a "
                                                                "terminal)")
     ev.add_argument("--logger", default=None, choices=["tensorboard", "csv"],

@@ -135,24 +135,40 @@ def make_trainer(out: Path, devices: int | str = 1, accelerator: str = "auto", n
     )
 
 
+def _build(spec: DatasetSpec, data_root: str | Path | None, split_kw: dict[str, str], **kwargs: Any) -> Any:
+    try:
+        return build_datamodule(spec, data_root, **split_kw, **kwargs)
+    except TypeError as err:
+        if split_kw and "split" in str(err):  # a datamodule with a single, fixed split
+            raise ConfigError(f"dataset {spec.suite}/{spec.name} has no '{split_kw['split']}' split",
+                              "drop --split (it scores that dataset's only split)") from None
+        raise
+
+
+def default_out(suite: str, split: str | None = None) -> Path:
+    """``runs/<suite>``, or ``runs/<suite>-<split>`` for another split (its rows never mix with test rows)."""
+    return Path("runs") / (suite if split in (None, "test") else f"{suite}-{split}")
+
+
 def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | None = None,
              dataset_names: Sequence[str] | None = None, out: str | Path | None = None, devices: int | str = 1,
              accelerator: str = "auto", num_nodes: int = 1, limit: int | None = None,
              data_root: str | Path | None = None, progress: bool = True, report_images: bool = True,
-             logger: str | None = None
-             ) -> list[dict[str, Any]]:
+             logger: str | None = None, split: str | None = None) -> list[dict[str, Any]]:
     """Evaluate, resume-safe; returns the leaderboard entries (rank 0) or [] (other ranks).
 
-    Also writes ``leaderboard.html`` (:mod:`blurbench.leaderboard.report`); ``report_images=False`` skips the
-    pictures the run would keep for it."""
+    ``split``: the datasets' split to score (None: each dataset's default, ``test``); ``"val"`` is where every
+    choice made on data is made. Also writes ``leaderboard.html`` (:mod:`blurbench.leaderboard.report`);
+    ``report_images=False`` skips the pictures the run would keep for it."""
+    split_kw = {} if split is None else {"split": split}
     the_plan = plan(suite, method_names, dataset_names)
-    out = check_writable_dir(out or Path("runs") / suite, "--out")  # a probe write, before any work
+    out = check_writable_dir(out or default_out(suite, split), "--out")  # a probe write, before any work
     store = ResultsStore(out)
     done = store.done()  # read once by every rank before anyone writes: all ranks agree on what is left
 
     modules = {}
     for spec in the_plan.datasets:
-        dm = build_datamodule(spec, data_root, limit=limit)
+        dm = _build(spec, data_root, split_kw, limit=limit)
         if _env_rank() == 0:
             dm.prepare_data()
         problems = dm.check()
@@ -180,7 +196,7 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | 
         todo = [i for i in order[spec.name] if (method.name, spec.name, i) not in done]
         if not todo:
             continue
-        dm = build_datamodule(spec, data_root, limit=limit, exclude=[i for i in order[spec.name] if i not in todo])
+        dm = _build(spec, data_root, split_kw, limit=limit, exclude=[i for i in order[spec.name] if i not in todo])
         model = method.build()
         for bar in (c for c in trainer.callbacks if isinstance(c, _NamedProgressBar)):
             bar.label = f"{method.name} on {spec.name}"

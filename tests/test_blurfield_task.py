@@ -138,12 +138,12 @@ def test_cli_recipe_fast_dev_run(tmp_path):
                   "--data.init_args.crop_size=64", "--data.init_args.eval_crop_size=64",
                   f"--trainer.default_root_dir={tmp_path}", cwd=tmp_path, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
-    # training images were written from scikit-image, none of them a benchmark photo
-    from blurbench.datamodules.builtin import PHOTOS
+    # training images were written from scikit-image, none of them a benchmark (test or val) photo
+    from blurbench.datamodules.builtin import PHOTOS, VAL_PHOTOS
     from blurbench.datamodules.skimage_train import training_images_dir
 
     names = {p.stem for p in training_images_dir().glob("*.png")}
-    assert len(names) >= 15 and not names & (set(PHOTOS) | {"cat"})
+    assert len(names) >= 13 and not names & (set(PHOTOS) | set(VAL_PHOTOS) | {"cat"})
 
 
 def test_checkpoint_is_a_model_source_and_exports(tmp_path):
@@ -169,3 +169,23 @@ def test_checkpoint_is_a_model_source_and_exports(tmp_path):
     for model in (direct, exported):
         for key, value in net.state_dict().items():
             torch.testing.assert_close(model.state_dict()[key], value)
+
+
+def test_validation_logs_the_mean_kernel_baseline(tmp_path):
+    """val/kernel_error_mean_kernel is the error of the bank's mean kernel everywhere, beside the model's."""
+    from types import SimpleNamespace
+
+    from blurbench.ops.kernels import KernelBank
+
+    bank = KernelBank.generate(16, 33, 0, ("camera_shake",))
+    b = _field_batch(n=2, out=32)
+    task = BlurFieldEstimation(_FreeField(), lr=0.3)
+    task._trainer = SimpleNamespace(datamodule=SimpleNamespace(_bank=bank))
+    logged = {}
+    task.log = lambda name, value, **kw: logged.__setitem__(name, float(value.detach()))
+    task._log_pictures = lambda *a: None
+    task.validation_step(b, 0)
+    mean_k = torch.from_numpy(bank.mean_kernel())[None, None].expand(2, 1, -1, -1).double()
+    expect = kernel_error(mean_k, torch.ones(2, 1, 32, 32, dtype=torch.float64), b["kernels"], b["mixing"]).mean()
+    assert logged["val/kernel_error_mean_kernel"] == pytest.approx(float(expect), rel=1e-5)
+    assert logged["val/kernel_error_ratio"] == pytest.approx(logged["val/kernel_error"] / float(expect), rel=1e-5)

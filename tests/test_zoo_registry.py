@@ -26,7 +26,7 @@ HEAVY = {"carbajal2021", "deblurganv2-fpn-inception"}  # 80M / 50M+ parameters: 
 
 def test_every_method_issue_model_is_registered() -> None:
     assert EXPECTED <= set(list_models())
-    shipped = {"deblurgan-small", "deblurgan-small-resume", "deblurgan-small-reblur"}
+    shipped = {"deblurgan-small", "deblurgan-small-resume", "deblurgan-small-reblur", "deblurgan-small-reblur-gt"}
     assert set(list_models(pretrained=True)) == (EXPECTED | shipped) - {"deblurgan-v1"}  # its official link is dead
     assert list_models("deblurganv2-*") == ["deblurganv2-fpn-inception", "deblurganv2-fpn-mobilenet"]
 

@@ -10,6 +10,12 @@ object regions with their own kernels (K = 33), soft transitions — through the
 ``blurbench.ops.reblur`` with reflect padding, then rounded to 8 bits. The field is stored beside the
 pair (``field.safetensors``: ``kernels`` [B, K, K], ``mixing`` [B, H, W]) for oracle methods and
 kernel-error metrics.
+
+Splits: every dataset has a ``test`` split (the leaderboard's, from :data:`PHOTOS`) and a ``val`` split made by
+the same generator from other photographs (:data:`VAL_SOURCES`: two crops of each of four scikit-image photos
+that are neither benchmark nor training photos) with other seeds (:data:`VAL_SEED_OFFSET` added). Every choice
+made on data (recipes, weights, thresholds) is made on ``val``; ``test`` is for reporting only. The ``test``
+trees are unchanged by the split (same directories, seeds and bytes).
 """
 
 from __future__ import annotations
@@ -65,6 +71,53 @@ PHOTOS = (
     "immunohistochemistry", "hubble_deep_field",
 )
 
+SPLITS = ("test", "val")
+#: photos of the val split (never test photos, and held out of skimage_train.TRAIN_IMAGES)
+VAL_PHOTOS = ("retina", "camera", "coins", "gravel")
+#: val seeds are the test seeds plus this (disjoint from every test seed)
+VAL_SEED_OFFSET = 1000
+_VAL_LONG_SIDE = 2 * LONG_SIDE
+
+
+def _val_crops(name: str) -> list[np.ndarray]:
+    """The two most textured LONG_SIDE-px quadrants of photo ``name`` resized to a long side of 2 * LONG_SIDE.
+
+    Quadrants of a larger rendering give val items of the test items' size and scale of detail; texture
+    (mean absolute Laplacian) picks them so that e.g. the black surround of ``retina`` is never a val item.
+    """
+    import skimage.data as data
+
+    img = getattr(data, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    img = img[..., :3]
+    h, w = img.shape[:2]
+    scale = _VAL_LONG_SIDE / max(h, w)
+    img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    h, w = img.shape[:2]
+    quads = [img[y:y + h // 2, x:x + w // 2] for y in (0, h - h // 2) for x in (0, w - w // 2)]
+    grey = [cv2.cvtColor(np.ascontiguousarray(q), cv2.COLOR_RGB2GRAY).astype(np.float32) for q in quads]
+    energy = [float(np.abs(cv2.Laplacian(g, cv2.CV_32F)).mean()) for g in grey]
+    best = sorted(sorted(range(4), key=lambda i: -energy[i])[:2])  # keep quadrant order: stable ids
+    return [np.ascontiguousarray(quads[i]) for i in best]
+
+
+def split_items(split: str) -> list[tuple[str, Callable[[], np.ndarray]]]:
+    """(item id, loader of its uint8 RGB image) for the photos of ``split`` ("test" or "val")."""
+    if split == "test":
+        return [(p, partial(_photo, p)) for p in PHOTOS]
+    if split == "val":
+        return [(f"{p}-{j}", partial(lambda p, j: _val_crops(p)[j], p, j)) for p in VAL_PHOTOS for j in range(2)]
+    raise DataError(f"the built-in suite has no split '{split}'", f"choose one of: {', '.join(SPLITS)}")
+
+
+def split_ids(split: str) -> list[str]:
+    return [i for i, _ in split_items(split)]
+
+
+def split_seed(seed: int, split: str) -> int:
+    return seed if split == "test" else seed + VAL_SEED_OFFSET
+
 
 @dataclass(frozen=True)
 class BuiltinDataset:
@@ -73,22 +126,25 @@ class BuiltinDataset:
     name: str
     kind: str
     seed: int
-    generate: Callable[[Path, int], list[str]]  # (dataset dir, seed) -> relative file paths written
+    # (dataset dir, seed, split) -> relative file paths written; the seed is already the split's
+    generate: Callable[..., list[str]]
     description: str
 
 
-def dataset_dir(name: str) -> Path:
-    return cache_dir() / SUITE / f"{name}-v{BUILTIN_VERSION}"
+def dataset_dir(name: str, split: str = "test") -> Path:
+    # test keeps its original folder name: caches made before the val split stay valid
+    tag = "" if split == "test" else f"-{split}"
+    return cache_dir() / SUITE / f"{name}{tag}-v{BUILTIN_VERSION}"
 
 
-def _generate_image_pairs(out: Path, seed: int, noise_sigma: float) -> list[str]:
+def _generate_image_pairs(out: Path, seed: int, noise_sigma: float, split: str = "test") -> list[str]:
     from blurbench.ops.reblur import reblur
     from blurbench.ops.regions import sample_blur_field
 
     written = []
-    for index, photo in enumerate(PHOTOS):
+    for index, (photo, load) in enumerate(split_items(split)):
         rng = np.random.default_rng([seed, index])
-        sharp_u8 = _photo(photo)
+        sharp_u8 = load()
         h, w = sharp_u8.shape[:2]
         field = sample_blur_field(h, w, rng=rng, kernel_size=KERNEL_SIZE, max_segments=MAX_SEGMENTS)
         sharp = torch.from_numpy(sharp_u8.astype(np.float32) / 255).permute(2, 0, 1).contiguous()
@@ -128,9 +184,9 @@ def builtin_datasets() -> dict[str, BuiltinDataset]:
     return dict(_DATASETS)
 
 
-def verify(name: str) -> list[str]:
+def verify(name: str, split: str = "test") -> list[str]:
     """Problems with the cached tree of dataset ``name`` (empty list = complete and intact)."""
-    root = dataset_dir(name)
+    root = dataset_dir(name, split)
     manifest = root / "manifest.json"
     if not manifest.is_file():
         return [f"{root}: not generated yet"]
@@ -148,12 +204,13 @@ def verify(name: str) -> list[str]:
     return problems
 
 
-def prepare(name: str, force: bool = False) -> Path:
-    """Generate dataset ``name`` into the cache unless an intact copy is there; returns its directory."""
+def prepare(name: str, force: bool = False, split: str = "test") -> Path:
+    """Generate ``split`` of dataset ``name`` into the cache unless an intact copy is there; returns its directory."""
     if name not in builtin_datasets():
         raise DataError(f"unknown built-in dataset '{name}'", f"choose from: {', '.join(_DATASETS)}")
-    root = dataset_dir(name)
-    problems = [] if force else verify(name)
+    split_items(split)  # unknown split: one-line error
+    root = dataset_dir(name, split)
+    problems = [] if force else verify(name, split)
     if not force and not problems:
         return root
     if root.exists() and not force and problems and "not generated yet" not in problems[0]:
@@ -164,12 +221,15 @@ def prepare(name: str, force: bool = False) -> Path:
     # that looks complete, and concurrent preparers (DDP ranks) cannot interleave files.
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
     try:
-        files = ds.generate(tmp, ds.seed)
+        seed = split_seed(ds.seed, split)
+        files = ds.generate(tmp, seed, split=split)
+        meta = {"suite": SUITE, "dataset": name, "version": BUILTIN_VERSION, "seed": seed}
+        if split != "test":  # the test manifest keeps its exact original content
+            meta["split"] = split
         atomic_write_json(tmp / "manifest.json", {
-            "suite": SUITE, "dataset": name, "version": BUILTIN_VERSION, "seed": ds.seed,
-            "files": {rel: sha256_file(tmp / rel) for rel in sorted(files)},
+            **meta, "files": {rel: sha256_file(tmp / rel) for rel in sorted(files)},
         })
-        move_directory_into_place(tmp, root, intact=lambda: not verify(name))
+        move_directory_into_place(tmp, root, intact=lambda: not verify(name, split))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
@@ -189,24 +249,25 @@ class BuiltinImageDataModule(EvaluationDataModule):
 
     kind = "image"
     protocol = "psnr-ssim (uint8 RGB, Gaussian SSIM)"
-    split = "test"
 
-    def __init__(self, name: str, **kwargs: Any) -> None:
+    def __init__(self, name: str, split: str = "test", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        split_items(split)  # unknown split: one-line error
         self.name = name
+        self.split = split
 
     def prepare_data(self) -> None:
-        prepare(self.name)
+        prepare(self.name, split=self.split)
 
     def check(self) -> list[str]:
-        return verify(self.name)
+        return verify(self.name, self.split)
 
     def build_test_dataset(self) -> PairedImageDataset:
-        root = dataset_dir(self.name)
+        root = dataset_dir(self.name, self.split)
         records = [
             PairRecord(id=photo, blurry=root / photo / "blurry.png", sharp=root / photo / "sharp.png",
                        extras={"field": root / photo / "field.safetensors"})
-            for photo in PHOTOS
+            for photo in split_ids(self.split)
         ]
         return PairedImageDataset(records, load_extras=_load_field)
 

@@ -22,13 +22,13 @@ from safetensors.torch import save_file
 from blurbench.datamodules.base import EvaluationDataModule, PairedImageDataset, PairRecord
 from blurbench.datamodules.builtin import (
     KERNEL_SIZE,
-    PHOTOS,
     BuiltinDataset,
     _load_field,
-    _photo,
     dataset_dir,
     prepare,
     register_builtin,
+    split_ids,
+    split_items,
     verify,
 )
 from blurbench.datamodules.cuhk import load_mask
@@ -54,16 +54,16 @@ def _blur_kernel(rng: np.random.Generator) -> np.ndarray:
     raise RuntimeError("could not draw a blurry enough kernel")  # pragma: no cover - lengths 31 have norm ~0.18
 
 
-def generate_detection(out: Path, seed: int) -> list[str]:
+def generate_detection(out: Path, seed: int, split: str = "test") -> list[str]:
     """Write the suite into ``out`` (see the module docstring); returns the relative paths written."""
     from blurbench.ops.kernels import delta_kernel
     from blurbench.ops.reblur import reblur
     from blurbench.ops.regions import random_regions
 
     written = []
-    for index, photo in enumerate(PHOTOS):
+    for index, (photo, load) in enumerate(split_items(split)):
         rng = np.random.default_rng([seed, index])
-        sharp_u8 = _photo(photo)
+        sharp_u8 = load()
         h, w = sharp_u8.shape[:2]
         regions = random_regions(h, w, int(rng.integers(1, MAX_REGIONS + 1)), rng, min_area=3000,
                                  max_area_fraction=0.3)
@@ -96,19 +96,23 @@ class BuiltinDetectionDataModule(EvaluationDataModule):
     name = NAME
     kind = "detection"
     protocol = "per-image AP (scikit-learn step-wise), IoU/F1 at score >= 0.5; mean over images"
-    split = "test"
+
+    def __init__(self, split: str = "test", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        split_items(split)  # unknown split: one-line error
+        self.split = split
 
     def prepare_data(self) -> None:
-        prepare(NAME)
+        prepare(NAME, split=self.split)
 
     def check(self) -> list[str]:
-        return verify(NAME)
+        return verify(NAME, self.split)
 
     def build_test_dataset(self) -> PairedImageDataset:
-        root = dataset_dir(NAME)
+        root = dataset_dir(NAME, self.split)
         records = [PairRecord(id=p, blurry=root / p / "blurry.png",
                               extras={"mask": root / p / "mask.png", "field": root / p / "field.safetensors"})
-                   for p in PHOTOS]
+                   for p in split_ids(self.split)]
         return PairedImageDataset(records, load_extras=_load)
 
 

@@ -18,24 +18,41 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
 from blurbench.datamodules.base import EvaluationDataModule, PairRecord
-from blurbench.datamodules.builtin import PHOTOS, BuiltinDataset, _photo, dataset_dir, prepare, register_builtin, verify
+from blurbench.datamodules.builtin import (
+    PHOTOS,
+    BuiltinDataset,
+    dataset_dir,
+    prepare,
+    register_builtin,
+    split_items,
+    verify,
+)
 from blurbench.errors import DataError
 from blurbench.io import read_image, write_image
 
 #: clips in the dataset (photos), frames per clip, frame size (H, W), HFR sub-frames averaged per frame
 CLIP_PHOTOS = PHOTOS[:4]
+
+def _clip_items(split: str) -> list:
+    """(id, image loader) of the clips of ``split``: test the first four photos, val one crop per val photo."""
+    items = split_items(split)
+    return items[:len(CLIP_PHOTOS)] if split == "test" else items[::2]
 N_FRAMES = 5
 SIZE = (96, 128)
 SUBFRAMES = 7
 
 
-def _generate(out: Path, seed: int) -> list[str]:
+def clip_ids(split: str) -> list[str]:
+    return [i for i, _ in _clip_items(split)]
+
+
+def _generate(out: Path, seed: int, split: str = "test") -> list[str]:
     from blurbench.ops.video_synthesis import make_blurry_clip
 
     written = []
-    for index, photo in enumerate(CLIP_PHOTOS):
+    for index, (photo, load) in enumerate(_clip_items(split)):
         rng = np.random.default_rng([seed, index])
-        clip = make_blurry_clip(_photo(photo), rng, n_frames=N_FRAMES, k=SUBFRAMES, size=SIZE)
+        clip = make_blurry_clip(load(), rng, n_frames=N_FRAMES, k=SUBFRAMES, size=SIZE)
         for t in range(N_FRAMES):
             for kind in ("blurry", "sharp"):
                 rel = f"{photo}/{kind}/{t:03d}.png"
@@ -48,9 +65,9 @@ def _generate(out: Path, seed: int) -> list[str]:
 
 
 class _Clips(Dataset):
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, ids: list[str]) -> None:
         self.root = root
-        self.records = [PairRecord(p, root / p / "blurry", root / p / "sharp") for p in CLIP_PHOTOS]
+        self.records = [PairRecord(p, root / p / "blurry", root / p / "sharp") for p in ids]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -75,16 +92,20 @@ class BuiltinVideoDataModule(EvaluationDataModule):
     name = "video"
     kind = "video"
     protocol = "psnr-ssim per frame (uint8 RGB, Gaussian SSIM), EPE of forward flows"
-    split = "test"
+
+    def __init__(self, split: str = "test", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        split_items(split)  # unknown split: one-line error
+        self.split = split
 
     def prepare_data(self) -> None:
-        prepare(self.name)
+        prepare(self.name, split=self.split)
 
     def check(self) -> list[str]:
-        return verify(self.name)
+        return verify(self.name, self.split)
 
     def build_test_dataset(self) -> _Clips:
-        return _Clips(dataset_dir(self.name))
+        return _Clips(dataset_dir(self.name, self.split), clip_ids(self.split))
 
 
 register_builtin(

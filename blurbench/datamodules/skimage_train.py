@@ -1,9 +1,10 @@
 """Training images for the CPU blur-field recipe, taken from scikit-image's wheel (no download).
 
 The built-in benchmark photos (:data:`blurbench.datamodules.builtin.PHOTOS`, and ``cat``, which is the same
-picture as ``chelsea``) are never used: the recipe trains on :data:`TRAIN_IMAGES` instead. Grayscale images
-are replicated to RGB, RGBA logos are composited over white, ``retina`` (1411 px) is cut into four tiles
-and the 200 tiny ``lfw_subset`` faces become one 10 × 20 mosaic. Every image is resized to a long side of
+picture as ``chelsea``) are never used, nor are the photos of the built-in ``val`` split
+(:data:`blurbench.datamodules.builtin.VAL_PHOTOS`, held out since version 2): the recipes train on
+:data:`TRAIN_IMAGES` instead. Grayscale images are replicated to RGB, RGBA logos are composited over white and
+the 200 tiny ``lfw_subset`` faces become one 10 × 20 mosaic. Every image is resized to a long side of
 :data:`LONG_SIDE` px (INTER_AREA when shrinking, bicubic when enlarging) and written as an 8-bit PNG to
 ``<cache>/train/skimage-v<version>/`` with a sha256 ``manifest.json``; the folder is rebuilt when it is
 missing, partial or corrupt.
@@ -34,13 +35,13 @@ from blurbench.ops.kernels import GENERATOR_VERSION, KernelBank
 __all__ = ["LONG_SIDE", "TRAIN_IMAGES", "SkimageBlurDataModule", "default_bank_path", "prepare_training_images",
            "training_images_dir"]
 
-#: bump when the written images change
-VERSION = "1"
+#: bump when the written images change (2: the val photos retina, camera, coins, gravel held out)
+VERSION = "2"
 LONG_SIDE = 448
-#: scikit-image images bundled in the wheel, none of them a benchmark photo
+#: scikit-image images bundled in the wheel, none of them a benchmark (test or val) photo
 TRAIN_IMAGES = (
-    "brick", "camera", "cell", "checkerboard", "clock", "coins", "colorwheel", "grass", "gravel", "lfw_subset",
-    "logo", "microaneurysms", "moon", "page", "retina", "shepp_logan_phantom", "text",
+    "brick", "cell", "checkerboard", "clock", "colorwheel", "grass", "lfw_subset",
+    "logo", "microaneurysms", "moon", "page", "shepp_logan_phantom", "text",
 )
 
 
@@ -75,10 +76,6 @@ def _images(name: str) -> dict[str, np.ndarray]:
     if name == "lfw_subset":  # [200, 25, 25] float faces -> one 10 x 20 mosaic
         faces = raw.reshape(10, 20, 25, 25).transpose(0, 2, 1, 3).reshape(250, 500)
         return {name: _resize(_to_rgb_u8(faces))}
-    if name == "retina":  # large: four tiles keep its detail
-        h, w = raw.shape[:2]
-        return {f"retina_{i}{j}": _resize(_to_rgb_u8(raw[i * h // 2:(i + 1) * h // 2, j * w // 2:(j + 1) * w // 2]))
-                for i in range(2) for j in range(2)}
     return {name: _resize(_to_rgb_u8(raw))}
 
 

@@ -24,6 +24,16 @@ val/test take the centre crop (``eval_crop_size``) or, with ``eval_crop_size=Non
 (output (h - K + 1) x (w - K + 1)), with a field seeded from the item index, so they never change.
 Images smaller than the sharp crop are upscaled (bilinear; labels nearest) to fit.
 
+Training sources (train split only; val/test are never altered): ``dead_leaves`` is the share of train samples
+whose sharp crop is a seeded dead-leaves image (:func:`blurbench.ops.dead_leaves.dead_leaves`, an unlimited
+source of colour textured images) instead of a crop of a file; ``augment`` flips/rotates crops and changes
+their colours (channel permutation, per-channel gains, saturation), which gives grey photos colour; crops whose
+:func:`texture` (mean absolute grey-level difference of neighbours) is below ``min_texture`` (flat sky, empty
+background, smooth gradients) are redrawn from a random image (up to ``max_redraws`` times). ``quantize``
+rounds the blurry image to 8 bits, as the built-in benchmark's PNGs are. ``builtin_val`` (e.g. ``"motion"``)
+makes the val loader serve that built-in dataset's ``val`` split (held-out photos, same generator as the
+benchmark) instead of the held-out share of ``root``.
+
 ``gamma != 1`` blurs in linear light: ``blurry = reblur(sharp ** gamma) ** (1 / gamma)`` (the authors'
 ``gamma_correction`` option, with gamma 2.2); the exact forward model then holds for ``sharp ** gamma`` and
 ``blurry ** gamma``. Noise (``noise_sigma``, Gaussian, in display space) is added after that.
@@ -44,6 +54,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from blurbench.errors import DataError
+from blurbench.ops.dead_leaves import dead_leaves
 from blurbench.ops.kernels import GENERATOR_VERSION, KernelBank
 from blurbench.ops.regions import sample_blur_field
 
@@ -151,6 +162,37 @@ def _read_labels(path: Path) -> np.ndarray:
     return arr.astype(np.int32)
 
 
+def texture(image: np.ndarray) -> float:
+    """Mean absolute difference between neighbouring grey levels of a uint8 RGB image, in [0, 1] units.
+
+    The flat-crop test: low for sky, empty background and smooth gradients (which a grey-level standard
+    deviation would pass), whatever their brightness.
+    """
+    g = image.astype(np.float32).mean(axis=2) / 255.0
+    return float((np.abs(np.diff(g, axis=0)).mean() + np.abs(np.diff(g, axis=1)).mean()) / 2)
+
+
+def _augment(image: np.ndarray, labels: np.ndarray | None, rng: np.random.Generator
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Random flip / 90° rotation (same for the labels) and colour change of a uint8 RGB crop.
+
+    Colour: channel permutation, per-channel gains in [0.7, 1.3] and a saturation factor in [0.5, 1.5] about the
+    grey level; grey images (equal channels) get a colour cast from the gains.
+    """
+    turns, flip = int(rng.integers(4)), bool(rng.integers(2))
+    image = np.rot90(image, turns)
+    labels = None if labels is None else np.rot90(labels, turns)
+    if flip:
+        image = image[:, ::-1]
+        labels = None if labels is None else labels[:, ::-1]
+    x = image[..., rng.permutation(3)].astype(np.float32) / 255.0
+    x = x * rng.uniform(0.7, 1.3, 3).astype(np.float32)
+    grey = x.mean(axis=2, keepdims=True)
+    x = grey + (x - grey) * np.float32(rng.uniform(0.5, 1.5))
+    out = np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+    return out, None if labels is None else np.ascontiguousarray(labels)
+
+
 # --------------------------------------------------------------------------------------------- dataset
 class SyntheticBlurDataset(Dataset):
     """Blurs sharp images with sampled ground-truth blur fields (see the module docstring).
@@ -169,8 +211,11 @@ class SyntheticBlurDataset(Dataset):
         kernel_size: int = 33, max_segments: int = 3, num_kernels: int | None = None,
         min_segment_area: int = 400, bank: KernelBank | None = None,
         kernel_kinds: Sequence[str] = ("camera_shake",), noise_sigma: float = 0.0, gamma: float = 1.0,
-        seed: int = 0,
+        seed: int = 0, dead_leaves: float = 0.0, dead_leaves_args: dict[str, Any] | None = None,
+        augment: bool = False, min_texture: float = 0.0, max_redraws: int = 10, quantize: bool = False,
     ) -> None:
+        if not 0.0 <= dead_leaves <= 1.0:
+            raise ValueError(f"dead_leaves is a share of samples in [0, 1], got {dead_leaves}")
         if train and crop_size is None:
             raise ValueError("training needs a fixed crop_size so samples stack into batches")
         if gamma <= 0 or noise_sigma < 0:
@@ -188,6 +233,12 @@ class SyntheticBlurDataset(Dataset):
         self.gamma = gamma
         self.seed = seed
         self.rank = 0  # the DDP rank reading it (train streams differ per rank); set by the datamodule
+        self.dead_leaves = dead_leaves if train else 0.0
+        self.dead_leaves_args = dict(dead_leaves_args or {})
+        self.augment = augment and train
+        self.min_texture = min_texture if train else 0.0
+        self.max_redraws = max_redraws
+        self.quantize = quantize
 
     def __len__(self) -> int:
         return len(self.items)
@@ -224,21 +275,22 @@ class SyntheticBlurDataset(Dataset):
         item = self.items[index]
         rng = self._rng(index)
         k = self.kernel_size
-        image = _read_rgb(item.image)
-        labels = _read_labels(item.labels) if item.labels is not None else None
-        if self.crop_size is None:  # full frame: an output of at least K x K
-            image, labels = self._fit(image, labels, 2 * k - 1, item.image)
-            sharp = image
-        else:
+        labels = None
+        if self.dead_leaves and rng.random() < self.dead_leaves:
             need = self.crop_size + k - 1
-            image, labels = self._fit(image, labels, need, item.image)
-            h, w = image.shape[:2]
-            if self.train:
-                y0, x0 = int(rng.integers(0, h - need + 1)), int(rng.integers(0, w - need + 1))
-            else:
-                y0, x0 = (h - need) // 2, (w - need) // 2
-            sharp = image[y0:y0 + need, x0:x0 + need]
-            labels = None if labels is None else labels[y0:y0 + need, x0:x0 + need]
+            # the leaves are a function of one seed drawn from the sample's stream (reproducible per sample)
+            sharp = dead_leaves(need, need, int(rng.integers(2**62)), **self.dead_leaves_args)
+            item_id = "dead-leaves"
+        else:
+            sharp, labels = self._crop(item, rng)
+            for _ in range(self.max_redraws if self.min_texture > 0 else 0):
+                if texture(sharp) >= self.min_texture:
+                    break
+                item = self.items[int(rng.integers(len(self.items)))]
+                sharp, labels = self._crop(item, rng)
+            item_id = item.id
+        if self.augment:
+            sharp, labels = _augment(sharp, labels, rng)
         ho, wo = sharp.shape[0] - k + 1, sharp.shape[1] - k + 1
         # labels are at the sharp ('valid') size: sample_blur_field centre-crops them to the output grid
         field = sample_blur_field(
@@ -257,10 +309,30 @@ class SyntheticBlurDataset(Dataset):
         if self.noise_sigma > 0:
             noise = rng.standard_normal(blurry.shape, dtype=np.float32)
             blurry = blurry + self.noise_sigma * torch.from_numpy(noise)
+        blurry = blurry.clamp_(0.0, 1.0)
+        if self.quantize:
+            blurry = blurry.mul_(255.0).round_().div_(255.0)
         return {
-            "sharp": sharp_t, "blurry": blurry.clamp_(0.0, 1.0), "kernels": kernels, "mixing": mixing,
-            "weights": torch.from_numpy(field.weights), "id": item.id,
+            "sharp": sharp_t, "blurry": blurry, "kernels": kernels, "mixing": mixing,
+            "weights": torch.from_numpy(field.weights), "id": item_id,
         }
+
+    def _crop(self, item: SyntheticItem, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        """The sharp crop (and its labels) of ``item``: random in training, centred otherwise."""
+        k = self.kernel_size
+        image = _read_rgb(item.image)
+        labels = _read_labels(item.labels) if item.labels is not None else None
+        if self.crop_size is None:  # full frame: an output of at least K x K
+            return self._fit(image, labels, 2 * k - 1, item.image)
+        need = self.crop_size + k - 1
+        image, labels = self._fit(image, labels, need, item.image)
+        h, w = image.shape[:2]
+        if self.train:
+            y0, x0 = int(rng.integers(0, h - need + 1)), int(rng.integers(0, w - need + 1))
+        else:
+            y0, x0 = (h - need) // 2, (w - need) // 2
+        sharp = image[y0:y0 + need, x0:x0 + need]
+        return sharp, None if labels is None else labels[y0:y0 + need, x0:x0 + need]
 
 
 class DrawsWithReplacement(Sampler[int]):
@@ -295,6 +367,9 @@ class SyntheticBlurDataModule(L.LightningDataModule):
         samples_per_epoch: draw this many train items per epoch with replacement (as the authors did: 6000);
             None = one pass over the shuffled images.
         val_fraction: share of a plain folder held out for val/test (ignored for ADE20K).
+        dead_leaves, dead_leaves_args, augment, min_texture, quantize: training sources and augmentation (see the
+            module docstring); the defaults change nothing.
+        builtin_val: serve this built-in dataset's ``val`` split as the val loader (batch 1, full images).
     """
 
     def __init__(
@@ -305,6 +380,8 @@ class SyntheticBlurDataModule(L.LightningDataModule):
         bank_workers: int = 1, noise_sigma: float = 0.0, gamma: float = 1.0, val_fraction: float = 0.1,
         use_annotations: bool = True, batch_size: int = 4, eval_batch_size: int | None = None,
         num_workers: int = 0, samples_per_epoch: int | None = None, seed: int = 0,
+        dead_leaves: float = 0.0, dead_leaves_args: dict[str, Any] | None = None, augment: bool = False,
+        min_texture: float = 0.0, quantize: bool = False, builtin_val: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -354,7 +431,9 @@ class SyntheticBlurDataModule(L.LightningDataModule):
                 items, train=train, crop_size=hp.crop_size if train else hp.eval_crop_size,
                 kernel_size=hp.kernel_size, max_segments=hp.max_segments, num_kernels=hp.num_kernels,
                 min_segment_area=hp.min_segment_area, bank=self._bank, kernel_kinds=hp.kernel_kinds,
-                noise_sigma=hp.noise_sigma, gamma=hp.gamma, seed=hp.seed,
+                noise_sigma=hp.noise_sigma, gamma=hp.gamma, seed=hp.seed, quantize=hp.quantize,
+                **({"dead_leaves": hp.dead_leaves, "dead_leaves_args": hp.dead_leaves_args, "augment": hp.augment,
+                    "min_texture": hp.min_texture} if train else {}),
             )
         return self.datasets[split]
 
@@ -378,6 +457,13 @@ class SyntheticBlurDataModule(L.LightningDataModule):
         return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
+        if self.hparams.builtin_val:
+            from blurbench.datamodules.base import collate
+            from blurbench.datamodules.builtin import BuiltinImageDataModule, prepare
+
+            prepare(self.hparams.builtin_val, split="val")
+            ds = BuiltinImageDataModule(self.hparams.builtin_val, split="val").build_test_dataset()
+            return DataLoader(ds, batch_size=1, shuffle=False, collate_fn=collate)  # sizes differ per photo
         return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:

@@ -28,7 +28,10 @@ network's ``preprocess`` (their later script feeds ``image - 0.5``, i.e. gamma 1
 every optimisation step with ``step_size`` = half of the total steps, as their script does.
 
 Validation logs ``val/reblur_psnr`` (dB, display space, uint8-rounded, :func:`blurbench.metrics.image.psnr`),
-``val/kernel_error`` (mean over all pixels of ``||k̂_x - k_x||₂``) and pictures (TensorBoard only): the
+``val/kernel_error`` (mean over all pixels of ``||k̂_x - k_x||₂``), beside it ``val/kernel_error_mean_kernel``
+(the same error of the ``mean-kernel`` baseline: the training bank's mean kernel everywhere; logged when the
+datamodule has a kernel bank) and their ratio ``val/kernel_error_ratio`` (< 1: better than the mean kernel),
+and pictures (TensorBoard only): the
 per-pixel kernels drawn over the blurry image (predicted and GT), the mixing maps and the kernel basis.
 
 Export: ``blurbench zoo export CHECKPOINT --out DIR [--name NAME] [--recipe PRESET]`` (the network is recorded in
@@ -176,8 +179,21 @@ class BlurFieldEstimation(L.LightningModule):
         self.log("val/reblur_psnr", psnr(display, batch["blurry"]).mean(), batch_size=n, prog_bar=True, sync_dist=True)
         err = kernel_error(pred_k, pred_m, batch["kernels"], batch["mixing"])
         self.log("val/kernel_error", err.mean().float(), batch_size=n, prog_bar=True, sync_dist=True)
+        mean_k = self._bank_mean_kernel()
+        if mean_k is not None:
+            k = mean_k.to(pred_k)[None, None].expand(n, 1, -1, -1)
+            base = kernel_error(k, torch.ones_like(pred_m[:, :1]), batch["kernels"], batch["mixing"])
+            self.log("val/kernel_error_mean_kernel", base.mean().float(), batch_size=n, sync_dist=True)
+            self.log("val/kernel_error_ratio", (err.mean() / base.mean().clamp_min(1e-12)).float(), batch_size=n)
         if batch_idx == 0:
             self._log_pictures(batch, pred_k, pred_m)
+
+    def _bank_mean_kernel(self) -> Tensor | None:
+        """The mean kernel of the datamodule's kernel bank (None without one), computed once."""
+        if not hasattr(self, "_mean_kernel"):
+            bank = getattr(getattr(self._trainer, "datamodule", None), "_bank", None) if self._trainer else None
+            self._mean_kernel = None if bank is None else torch.from_numpy(bank.mean_kernel())
+        return self._mean_kernel
 
     def _log_pictures(self, batch: dict[str, Any], pred_k: Tensor, pred_m: Tensor) -> None:
         from blurbench.ops.visualize import basis_grid, kernel_field_image, mixing_grid

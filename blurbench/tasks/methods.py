@@ -25,8 +25,9 @@ register_method(MethodSpec(
 # explicitly, stops with one line saying which `blurbench zoo pull` brings them.
 from blurbench.tasks.model_methods import NetworkDeblurring  # noqa: E402
 
+# + reblur through the ground-truth training field: the upper bound of the reblur row (no published counterpart)
 for _name, _published in (("deblurgan-small", "deblurgan"), ("deblurgan-small-resume", "deblurgan-resume"),
-                          ("deblurgan-small-reblur", "deblurgan+reblur")):
+                          ("deblurgan-small-reblur", "deblurgan+reblur"), ("deblurgan-small-reblur-gt", None)):
     from blurbench.zoo.registry import get_model_spec  # noqa: E402
 
     register_method(MethodSpec(_name, "deblurring", "image", NetworkDeblurring, get_model_spec(_name).description,

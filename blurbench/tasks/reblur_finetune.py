@@ -33,7 +33,9 @@ Choices (and why):
   is new and the cache only costs disk.
 
 The ``resume`` control of Table 3 is the same task with ``reblur_weight: 0`` (F is then not loaded): same
-initialisation, data, schedule and losses except the reblur term.
+initialisation, data, schedule and losses except the reblur term. ``blurfield: ground-truth`` uses the batch's
+own field (``kernels``, ``mixing``: the synthetic training data carries it) as F — an upper bound that shows
+what the loss can do with a perfect F.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ from blurbench.tasks.deblurgan import DeblurGANTraining, from_gan_range
 __all__ = ["FieldCache", "ReblurFinetune", "load_blurfield", "reblur_consistency"]
 
 REBLUR_PADDINGS = ("valid", "reflect")
+#: ``blurfield`` value that takes F(v) from the batch's ground-truth field instead of a network
+GROUND_TRUTH = "ground-truth"
 
 
 def load_blurfield(source: str, gamma: float | None = None) -> nn.Module:
@@ -140,7 +144,9 @@ class ReblurFinetune(DeblurGANTraining):
 
     Args (beyond :class:`~blurbench.tasks.deblurgan.DeblurGANTraining`, whose ``init_from`` gives the
     pretrained generator and is required here):
-        blurfield: F, see :func:`load_blurfield` (any model source of :func:`blurbench.zoo.load`, or ``"random"``).
+        blurfield: F, see :func:`load_blurfield` (any model source of :func:`blurbench.zoo.load`, or
+            ``"random"``), or
+            ``"ground-truth"``: the batch's ``kernels`` / ``mixing`` (an upper bound; synthetic data only).
         blurfield_gamma: override F's input-preprocessing exponent (None: as F was trained).
         reblur_weight: λ_reblur; 0 gives the ``resume`` control (F is not loaded).
         reblur_gamma: exponent of the space the blur is linear in (1 = display space).
@@ -172,7 +178,7 @@ class ReblurFinetune(DeblurGANTraining):
             raise ConfigError("ReblurFinetune needs pretrained weights", "set model.init_args.init_from to a "
                               "checkpoint, a converted directory, a zoo name or an official file")
         super().prepare_training()
-        if self.reblur_weight > 0 and "blurfield" not in self._frozen:
+        if self.reblur_weight > 0 and "blurfield" not in self._frozen and self._blurfield_source[0] != GROUND_TRUTH:
             self._frozen["blurfield"] = load_blurfield(*self._blurfield_source)
 
     @property
@@ -213,6 +219,12 @@ class ReblurFinetune(DeblurGANTraining):
         if self.reblur_weight == 0:
             return {}
         v = batch["blurry"]
-        kernels, mixing = self.predict_field(v, list(batch["id"]) if "id" in batch else None)
+        if self._blurfield_source[0] == GROUND_TRUTH:
+            if "kernels" not in batch or "mixing" not in batch:
+                raise ConfigError("blurfield: ground-truth needs batches with 'kernels' and 'mixing'",
+                                  "train on synthetic data (SyntheticBlurDataModule) or use a blur-field network")
+            kernels, mixing = batch["kernels"], batch["mixing"]
+        else:
+            kernels, mixing = self.predict_field(v, list(batch["id"]) if "id" in batch else None)
         loss = reblur_consistency(from_gan_range(fake), v, kernels, mixing, self.reblur_gamma, self.reblur_padding)
         return {"reblur": self.reblur_weight * loss}

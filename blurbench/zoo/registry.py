@@ -291,15 +291,18 @@ register_model(ModelSpec(
 
 # The DeblurGAN family trained on CPU by the configs/deblurgan/small_cpu* recipes (Carbajal et al. 2021, Table 3 at
 # built-in size): base, resume-training control, + reblur consistency through frozen blurfield-small.
-_SMALL_GAN = {"ngf": 16, "n_blocks": 6}
+_SMALL_GAN = {"ngf": 16, "n_blocks": 6, "use_dropout": False}
 for _name, _sha, _text in (
-    ("deblurgan-small", "20063e0066209493372dd660264b5937e4e58e2f5a2820c8bac0bce60f5606a1",
+    ("deblurgan-small", "fd6dd86d50cc6ecf06d8d684344ad4d7fa59e3e4e69b84bc066fe0980c114765",
      "DeblurGAN v1 recipe, reduced generator (ngf 16, 6 blocks), trained on CPU (configs/deblurgan/small_cpu)"),
-    ("deblurgan-small-resume", "ae0a7b17ed3aac5e01472aaaed012b3df307a600b3ee5be311d0f46f327b6ae6",
+    ("deblurgan-small-resume", "da58ed8749bd67f6291a7e753f2b81e8fc0bce0b235d3fb5087bc90cdc8eff2c",
      "deblurgan-small + resumed training, no reblur loss: the control (configs/deblurgan/small_cpu_resume)"),
-    ("deblurgan-small-reblur", "a4a1908482616aa3c3715b7ec7690ea92e2a826c475290c3b882f559fac7e69a",
+    ("deblurgan-small-reblur", "62822b91d194fa99da3f10d9f047adfe7a5108a042ead574a41d76a51a8db2b6",
      "deblurgan-small fine-tuned with reblur consistency through frozen blurfield-small "
      "(configs/deblurgan/small_cpu_reblur)"),
+    ("deblurgan-small-reblur-gt", "cffe6f9fab5326bf8710297c4aa8abec36f4367b921dd60f9d5c9c9468371c7b",
+     "deblurgan-small fine-tuned with reblur consistency through the ground-truth training field: the upper bound "
+     "of the reblur row (configs/deblurgan/small_cpu_reblur_gt)"),
 ):
     register_model(ModelSpec(
         name=_name, arch="DeblurGANGenerator", task="deblurring", ctor_args=_SMALL_GAN,

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Table 3 of Carbajal et al. 2021 at CPU size, one command: DeblurGAN base -> resume control -> + reblur consistency
+# with F = the shipped blurfield-small -> + reblur with F = the ground-truth field (upper bound). The three
+# fine-tunes start from the same base checkpoint with the same steps, data stream and seeds (their configs differ
+# only in the reblur term). Each generator is exported into blurbench/zoo/weights/NAME/ (model.safetensors +
+# config.json with the recipe and command; the registry pins its sha256: update the pin in zoo/registry.py), then all are scored on the built-in `motion` val split (where choices are made) and on
+# test (reporting only). Wall times of each fit are printed (and appended to runs/table3_cpu/times.txt).
+#   bash scripts/table3_cpu.sh            # from anywhere; runs in the repository root
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=runs/table3_cpu
+mkdir -p "$out"
+
+fit_export() {  # recipe name, zoo name
+  local t0=$SECONDS
+  blurbench fit --config "deblurgan/$1"
+  echo "deblurgan/$1: $((SECONDS - t0)) s wall on $(nproc) cores" | tee -a "$out/times.txt"
+  blurbench zoo export "runs/deblurgan/$1/checkpoints/last.ckpt" --out "blurbench/zoo/weights/$2" --name "$2" \
+    --recipe "deblurgan/$1"
+}
+
+fit_export small_cpu deblurgan-small
+fit_export small_cpu_resume deblurgan-small-resume
+fit_export small_cpu_reblur deblurgan-small-reblur
+fit_export small_cpu_reblur_gt deblurgan-small-reblur-gt
+
+methods=identity,deblurgan-small,deblurgan-small-resume,deblurgan-small-reblur,deblurgan-small-reblur-gt
+rm -rf "$out/val" "$out/test"  # fresh rows: the weights just changed
+blurbench evaluate --methods "$methods" --datasets motion --split val --out "$out/val" --no-progress
+blurbench evaluate --methods "$methods" --datasets motion --out "$out/test" --no-progress
