@@ -20,7 +20,7 @@ from blurbench.zoo.carbajal import (
     blurfield_carbajal2021,
     blurfield_small,
 )
-from blurbench.zoo.convert import (
+from blurbench.zoo.converters import (
     convert_deblurgan_v1,
     convert_deblurganv2,
     deblurganv2_key,

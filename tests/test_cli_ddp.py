@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from .conftest import REPO
 
@@ -105,9 +106,13 @@ def test_reblur_recipe_ddp_keeps_blurfield_frozen_and_out_of_ddp(tmp_path):
                 f"--trainer.callbacks+={json.dumps(probe)}"], tmp_path)
     _ok(res)
     ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    from blurbench.presets import resolve_config
+
+    data = yaml.safe_load(Path(resolve_config("deblurgan/small_cpu_reblur")).read_text())["data"]["init_args"]
+    per_rank = data["samples_per_epoch"] // data["batch_size"] // 2
     for r in ranks:
         assert r["world_size"] == 2 and r["wrapper"] == "DistributedDataParallel"
-        assert r["batches_per_epoch"] == 128 // 4 // 2  # the recipe's samples_per_epoch, shared by the ranks
+        assert r["batches_per_epoch"] == per_rank  # the recipe's samples_per_epoch, shared by the ranks
         assert r["wrapped_numel"] == r["trained_numel"] and r["f_numel"] > 0  # DDP syncs G + critic, not F
         assert not r["f_in_wrapper"] and not r["f_in_optimizers"]
         assert not r["f_requires_grad"] and not r["f_training"]

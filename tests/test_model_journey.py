@@ -150,7 +150,8 @@ def test_official_checkpoints_to_fine_tune_evaluate_publish(tmp_path: Path, hub:
     assert crop.returncode == 2 and "smaller than the training crop 512" in crop.stderr
     assert "Traceback" not in crop.stderr and crop.stderr.count("blurbench: error") == 1
     wrong = cli("fit", "--config", "deblurgan/gopro_reblur", "--data.init_args.root", str(tree),
-                "--model.init_args.init_from", "deblurganv2-fpn-mobilenet", "--model.init_args.content", "l1",
+                "--data.init_args.allow_subset", "true", "--model.init_args.init_from", "deblurganv2-fpn-mobilenet",
+                "--model.init_args.content", "l1",
                 "--trainer.max_steps", "1", "--trainer.accelerator", "cpu", "--trainer.devices", "1",
                 "--trainer.strategy", "auto", ok=False)
     assert wrong.returncode == 2 and "generator_arch" in wrong.stderr and "Traceback" not in wrong.stderr

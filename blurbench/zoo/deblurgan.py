@@ -13,7 +13,7 @@ Key layout (``self.model`` is one ``nn.Sequential``; every conv has a bias becau
 ``conv_block.1`` / ``conv_block.6`` (index 4 is the dropout), ``model.19`` / ``model.22`` ConvTranspose
 (k3, s2, p1, op1) →128 →64, ``model.26`` conv7 64→3, then tanh. State dicts saved by PyTorch <= 0.3 carry
 InstanceNorm ``running_mean`` / ``running_var`` keys; drop them with
-:func:`blurbench.zoo.convert.drop_instancenorm_running_stats`. (The official weight link is dead.)
+:func:`blurbench.zoo.converters.drop_instancenorm_running_stats`. (The official weight link is dead.)
 
 Input range: [-1, 1] (the official loader normalises with mean 0.5, std 0.5). With ``learn_residual`` the
 output is ``clamp(x + tanh(net(x)), -1, 1)``.

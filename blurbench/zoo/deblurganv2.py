@@ -8,7 +8,7 @@ Official code: https://github.com/VITA-Group/DeblurGANv2 at HEAD (c16bd9f): ``mo
 ``models/networks.py``: ``InstanceNorm2d(affine=False, track_running_stats=True)``.
 Weights: ``fpn_mobilenet.h5`` / ``fpn_inception.h5`` = ``{'model': state_dict}`` of an ``nn.DataParallel``
 (``module.`` prefix) in the official key layout; convert them with
-:func:`blurbench.zoo.convert.convert_deblurganv2`.
+:func:`blurbench.zoo.converters.convert_deblurganv2`.
 
 Backbones are built with timm (``pretrained=False``, nothing is downloaded): ``mobilenetv2_100`` and
 ``inception_resnet_v2`` (whose module names equal Cadene's). timm's ``features_only`` taps do NOT match the

@@ -329,7 +329,7 @@ def convert_checkpoint(obj: Any, converter: str, model_keys: set[str], prefix: s
                        ) -> dict[str, Tensor]:
     """File content → state dict for the target model (official converters, or prefix matching for plain and
     Lightning checkpoints). Lightning checkpoints always take the generic path."""
-    from blurbench.zoo.convert import convert_deblurgan_v1, convert_deblurganv2, unwrap_state_dict
+    from blurbench.zoo.converters import convert_deblurgan_v1, convert_deblurganv2, unwrap_state_dict
 
     try:
         if not _is_lightning_checkpoint(obj):
@@ -386,7 +386,7 @@ def load_registered(name: str, pretrained: bool = True, *, sha256: str | None = 
 def detect_converter(obj: Any, arch: str) -> str:
     """The converter for a bare weights file meant for ``arch``: official DeblurGAN-v2 files are recognised by
     their ``fpn.`` keys, DeblurGAN v1 files by the generator family; anything else is a plain state dict."""
-    from blurbench.zoo.convert import strip_prefix, unwrap_state_dict
+    from blurbench.zoo.converters import strip_prefix, unwrap_state_dict
 
     if _is_lightning_checkpoint(obj):
         return "state_dict"

@@ -1,7 +1,7 @@
 """State-dict converters from the official checkpoint formats to the blurbench zoo modules.
 
 Every converter is loud: a key it does not recognise raises ``KeyError``; keys dropped on purpose (unused
-layers, legacy running statistics, aliases) are listed at INFO level by the ``blurbench.zoo.convert`` logger.
+layers, legacy running statistics, aliases) are listed at INFO level by the ``blurbench.zoo.converters`` logger.
 
 - Carbajal et al. (``carbajal_kernel_identification_network.pth``) and DRUNet (``drunet_color.pth``) are plain
   state dicts already in our key layout: :func:`unwrap_state_dict` is enough.
