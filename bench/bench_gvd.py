@@ -31,13 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 
 import numpy as np
 import torch
+
+from blurbench.ops.reblur_autotune import processor
 
 LEVEL_STAGES = ("latent_setup", "latent", "filter", "flow", "sigma")
 
@@ -129,17 +130,6 @@ def operator_reference(h: int, w: int, products: int = 20) -> dict:
             "nnz_per_row": sum(m.values().numel() for m in op._fwd) / (fw.shape[0] * h * w)}
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _load() -> str:
     return "/".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
@@ -178,7 +168,7 @@ def main() -> None:
           f"{len(full_shapes)} (scale {cfg.pyramid_scale}; run {run_shapes[-1][1]}x{run_shapes[-1][0]} .. "
           f"{run_shapes[0][1]}x{run_shapes[0][0]}); torch threads {torch.get_num_threads()} "
           f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}); load average 1/5/15 min before "
-          f"{_load()} on {os.cpu_count()} cores ({_cpu_name()}); torch {torch.__version__}")
+          f"{_load()} on {os.cpu_count()} cores ({processor()}); torch {torch.__version__}")
     if partial:
         print(f"NOTE: only {len(run_shapes)} of the schedule's {len(full_shapes)} levels are run; the full "
               "schedule's time below is an ESTIMATE (see the module docstring), not a measurement.")
