@@ -270,8 +270,20 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 
 
+def _no_adverts() -> None:
+    """Drop Lightning's "💡 Tip: try installing ..." lines (third-party adverts) from every command's output."""
+    import logging
+
+    class _Filter(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not str(record.msg).startswith("💡 Tip")
+
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_Filter())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _no_adverts()
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS and not (argv[0] == "predict" and "--method" in argv):
             if argv[0] == "predict" and argv[1:] in (["--help"], ["-h"]):

@@ -78,6 +78,8 @@ class ResultsStore:
         atomic_write_text(self.results_path, "".join(json.dumps(r) + "\n" for r in rows))
         for path in self.partial_files():
             path.unlink(missing_ok=True)
+        if self.partial_dir.is_dir() and not any(self.partial_dir.iterdir()):
+            self.partial_dir.rmdir()  # a clean finish leaves only results.jsonl (a rank's next row recreates it)
         return rows
 
     def load_provenance(self) -> dict[str, Any]:

@@ -67,6 +67,7 @@ def test_lightning_test_command_prints_the_metrics(tmp_path):
                   "--trainer.enable_progress_bar", "false", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "test/psnr" in res.stdout and "test/ssim" in res.stdout
+    assert "Tip:" not in res.stdout + res.stderr  # no third-party adverts
     psnr = float(next(line for line in res.stdout.splitlines() if "test/psnr" in line).split()[-1])
     ev = run_cli("evaluate", "--methods", "deblurgan-small", "--datasets", "motion", "--limit", "2", "--out",
                  str(tmp_path / "run"), "--no-progress")
@@ -86,3 +87,4 @@ def test_evaluate_writes_logger_folders_only_when_asked(tmp_path):
         assert res.returncode == 0, res.stderr[-2000:]
         assert {p.name for p in out.iterdir() if p.is_dir() and p.name in ("logs", "tb")} == expected
         assert "\r" not in res.stderr  # no progress bar drawn into a pipe
+        assert not (out / ".partial").exists()  # a clean finish leaves results.jsonl, not the per-rank files
