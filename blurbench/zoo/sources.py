@@ -108,8 +108,13 @@ def describe(source: str, *, arch: str | None = None, ctor_args: Mapping[str, An
         return _with_defaults(hub.read_config(path))
     if not path.is_file():
         raise ConfigError(f"'{source}' not found: no zoo entry, directory or file of that name", _FORMS)
+    return _file_config(path, hub.read_checkpoint(path) if path.suffix == CKPT_SUFFIX else None, arch, ctor_args)
+
+
+def _file_config(path: Path, ckpt: Any, arch: str | None, ctor_args: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Config of a weights file: recorded in ``ckpt`` (the content of a ``.ckpt``), else from ``arch``."""
     if path.suffix == CKPT_SUFFIX:
-        a, args, _, task = _checkpoint_network(hub.read_checkpoint(path), path)
+        a, args, _, task = _checkpoint_network(ckpt, path)
         return _with_defaults({"name": path.stem, "arch": a, "ctor_args": args, "task": task,
                                "input_convention": "", "source": {"file": path.name}})
     if arch is None:
@@ -152,14 +157,17 @@ def load(source: str, pretrained: bool = True, *, sha256: str | None = None, all
         model = hub.load_local(path, **overrides)
         model.zoo_config = _with_defaults(model.zoo_config)
         return model
-    cfg = describe(base, arch=arch, ctor_args=ctor_args)
+    if not path.is_file():
+        raise ConfigError(f"'{source}' not found: no zoo entry, directory or file of that name", _FORMS)
+    # verified before it is read, and read once: a .ckpt gives both the network's config and its weights
+    file_digest = hub.verify_file(path, sha256, None, str(path)) if pretrained else None
+    obj = hub.read_checkpoint(path) if pretrained or path.suffix == CKPT_SUFFIX else None
+    cfg = _file_config(path, obj, arch, ctor_args)
     args = {**cfg["ctor_args"], **overrides}
     model = build_arch(cfg["arch"], args)
     if not pretrained:
         model.zoo_config = cfg
         return model.eval()
-    file_digest = hub.verify_file(path, sha256, None, str(path))
-    obj = hub.read_checkpoint(path)
     if path.suffix == CKPT_SUFFIX:
         _, _, prefix, _ = _checkpoint_network(obj, path)
         sd = hub.convert_checkpoint(obj, "state_dict", set(model.state_dict()), prefix)
