@@ -137,6 +137,24 @@ def cmd_methods(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from blurbench.leaderboard import publish
 
+    if args.action == "push":
+        from blurbench.leaderboard.sharing import push
+
+        url = push(args.directory, args.repo_id, private=args.private or None, token=args.token)
+        print(f"pushed {args.directory} to the dataset repo {args.repo_id}: {url}")
+        return 0
+    if args.action == "merge":
+        from blurbench.leaderboard.sharing import merge_runs, write_merged
+
+        merged = merge_runs(args.sources, prefer=args.prefer)
+        for conflict in merged.conflicts:
+            print(conflict.line())
+        markdown = write_merged(merged, args.merge_out)  # refuses (exit 2) while a conflict is unresolved
+        print(markdown)
+        print(f"Merged {len(merged.rows)} rows from {len(merged.runs)} runs ({merged.duplicates} identical "
+              f"duplicates dropped, {len(merged.conflicts)} conflicts settled by --prefer) into {args.merge_out}/"
+              "results.jsonl, leaderboard.{md,csv,json,html}, merge.json")
+        return 0
     if args.regenerate:
         markdown = publish.regenerate(args.out or "leaderboards", limit=args.limit)
     elif args.cards:
@@ -248,7 +266,29 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --regenerate: first N samples only (testing)")
     lb.add_argument("--html", default=None, metavar="DIR",
                     help="write the self-contained HTML report DIR/leaderboard.html (from --from, default DIR itself)")
-    lb.set_defaults(func=cmd_leaderboard)
+    lb.set_defaults(func=cmd_leaderboard, action=None)
+    lb_sub = lb.add_subparsers(dest="action", metavar="ACTION")
+    lp = lb_sub.add_parser("push", help="upload a run's results, provenance, tables and report to a Hub dataset repo",
+                           description="Upload DIR's results.jsonl, provenance.json, cost.json, "
+                                       "leaderboard.{md,csv,json,html} and a dataset card to the Hub dataset repo "
+                                       "ORG/NAME (created if new) in one commit. HF_ENDPOINT and HF_TOKEN are read.")
+    lp.add_argument("directory", help="an evaluate output directory")
+    lp.add_argument("--repo-id", required=True, help="ORG/NAME of the dataset repo")
+    lp.add_argument("--private", action="store_true", help="create the repo private")
+    lp.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the stored login)")
+    lm = lb_sub.add_parser("merge", help="combine runs (directories or hf-hub:ORG/NAME[@REV]) into one leaderboard",
+                           description="Combine the per-sample rows of several runs into one leaderboard. Each row "
+                                       "keeps the run it came from. The same (method, dataset, split, id) in two "
+                                       "runs is kept once when the metrics agree and is a conflict otherwise: "
+                                       "conflicts are listed and, without --prefer, nothing is written (exit 2). "
+                                       "Never averaged.")
+    lm.add_argument("sources", nargs="+", metavar="SRC",
+                    help="an evaluate output directory, or hf-hub:ORG/NAME[@REV] (a dataset repo of `leaderboard "
+                         "push`)")
+    lm.add_argument("--out", dest="merge_out", required=True, metavar="DIR",
+                    help="directory for the merged leaderboard")
+    lm.add_argument("--prefer", default=None, metavar="SRC",
+                    help="the run that wins a conflict: one of the SRC as given, or first/last")
 
     from blurbench.datamodules.cli import add_data_parser
     from blurbench.zoo.cli import add_zoo_parser

@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from blurbench.datamodules.real import REAL_KIND
 from blurbench.datamodules.registry import DatasetSpec, build_datamodule, datasets, get_dataset
 from blurbench.errors import ConfigError, DataError
 from blurbench.failures import check_writable_dir
@@ -64,7 +65,10 @@ class EvaluationPlan:
 
 def _runs_on(method: MethodSpec, dataset: DatasetSpec) -> bool:
     """A method runs on a dataset of its data kind that has what it needs: a ground-truth field for the oracles
-    (their input) and for kernel estimation (its metrics compare fields)."""
+    (their input) and for kernel estimation (its metrics compare fields). On real blur, every image method that
+    needs no ground truth runs (outputs only)."""
+    if dataset.kind == REAL_KIND:
+        return method.data_kind in ("image", "detection") and not method.uses_gt_field
     needs_field = method.uses_gt_field or method.task == "kernel-estimation"
     return method.data_kind == dataset.kind and (dataset.gt_field or not needs_field)
 
@@ -87,7 +91,10 @@ def plan(suite: str, method_names: Sequence[str | MethodSpec] | None, dataset_na
     else:
         chosen = [n if isinstance(n, MethodSpec) else get_method(n) for n in method_names]
         for m in chosen:
-            if m.data_kind not in kinds:
+            if REAL_KIND in kinds and not any(_runs_on(m, d) for d in chosen_sets) and m.uses_gt_field:
+                raise ConfigError(f"method '{m.name}' needs a ground truth, which real blurry photographs do not have",
+                                  "run it on a dataset that ships one (the built-in suite) or pick another method")
+            if m.data_kind not in kinds and not any(_runs_on(m, d) for d in chosen_sets):
                 raise ConfigError(f"method '{m.name}' evaluates {m.data_kind} data but the chosen datasets hold "
                                   f"{'/'.join(sorted(kinds))}", "pick datasets of its kind or another method")
             if not any(_runs_on(m, d) for d in chosen_sets):

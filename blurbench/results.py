@@ -72,10 +72,14 @@ class ResultsStore:
             f.flush()
             os.fsync(f.fileno())
 
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        """Replace ``results.jsonl`` with ``rows`` (atomic)."""
+        atomic_write_text(self.results_path, "".join(json.dumps(r) + "\n" for r in rows))
+
     def merge(self) -> list[dict[str, Any]]:
         """Fold partial files into ``results.jsonl`` (atomic rewrite), then remove them. Rank 0 only."""
         rows = self.load()
-        atomic_write_text(self.results_path, "".join(json.dumps(r) + "\n" for r in rows))
+        self.write(rows)
         for path in self.partial_files():
             path.unlink(missing_ok=True)
         if self.partial_dir.is_dir() and not any(self.partial_dir.iterdir()):

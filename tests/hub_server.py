@@ -10,6 +10,8 @@ It answers what ``huggingface_hub`` (2.x) calls, as the real Hub does:
   ``POST /api/models/{repo}/preupload/{rev}`` (every file "regular": no LFS/Xet transfer),
   ``POST /api/models/{repo}/commit/{rev}`` (ndjson, base64 files -> a new commit),
   ``GET /api/models/{repo}[/revision/{rev}]`` (model info with siblings).
+- Dataset repos the same way under ``/datasets/{repo}/resolve/...`` and ``/api/datasets/...``; they are stored
+  (and named in ``add_file``/``get_file``) as ``datasets/ORG/NAME``.
 - ``GET /files/{name}``: plain (non-Hub) file downloads with Range support; ``truncate_first_get`` makes the
   first full GET send only part of the body and close (to test resume).
 
@@ -131,6 +133,11 @@ class FakeHub:
         self.stop()
 
 
+def _key(repo_type: str, repo_id: str) -> str:
+    """Where a repo is stored in ``FakeHub.repos``: model repos by id, dataset repos as ``datasets/ORG/NAME``."""
+    return repo_id if repo_type == "models" else f"datasets/{repo_id}"
+
+
 def _etag(data: bytes) -> tuple[str, bool]:
     if len(data) >= LFS_MIN_SIZE:
         return hashlib.sha256(data).hexdigest(), True
@@ -140,9 +147,11 @@ def _etag(data: bytes) -> tuple[str, bool]:
 class _Handler(BaseHTTPRequestHandler):
     hub: FakeHub
     protocol_version = "HTTP/1.1"
-    _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
-    _API_REPO = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?$")
-    _API_OP = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit)/(?P<rev>[^/]+)$")
+    # dataset repos are stored under "datasets/ORG/NAME", the prefix of their resolve URLs
+    _RESOLVE = re.compile(r"^/(?P<repo>(?:datasets/)?[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
+    _API_REPO = re.compile(r"^/api/(?P<type>models|datasets)/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?$")
+    _API_OP = re.compile(r"^/api/(?P<type>models|datasets)/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit)/"
+                         r"(?P<rev>[^/]+)$")
 
     def log_message(self, *args: Any) -> None:  # keep pytest output clean
         pass
@@ -227,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
         if m is None:
             api = self._API_REPO.match(path)
             if api and not head:
-                self._model_info(api.group("repo"), api.group("rev") or "main")
+                self._model_info(_key(api.group("type"), api.group("repo")), api.group("rev") or "main")
                 return
             self._error(404, "RepoNotFound", f"no route {path}", head)
             return
@@ -274,6 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
             req = json.loads(body or b"{}")
             repo_id = f"{req['organization']}/{req['name']}" if req.get("organization") else f"user/{req['name']}"
             url = {"url": f"{self.hub.url}/{repo_id}", "name": repo_id}
+            repo_id = _key(f"{req.get('type') or 'model'}s", repo_id)
             with self.hub._lock:
                 exists = repo_id in self.hub.repos
                 if not exists:
@@ -293,7 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
         if m is None:
             self._error(404, "RepoNotFound", f"no route {path}")
             return
-        repo_id, op = m.group("repo"), m.group("op")
+        repo_id, op = _key(m.group("type"), m.group("repo")), m.group("op")
         if repo_id not in self.hub.repos:
             self._error(404, "RepoNotFound", "Repository not found")
             return

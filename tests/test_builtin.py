@@ -87,3 +87,16 @@ def test_photos_are_real_and_varied():
     sizes = {builtin._photo(p).shape for p in builtin.PHOTOS}
     assert len(sizes) >= 3 and all(max(s[:2]) == builtin.LONG_SIDE for s in sizes)
     assert all(builtin._photo(p).dtype == np.uint8 for p in builtin.PHOTOS[:2])
+
+
+def test_building_is_announced_once_with_where(motion_dir, capsys, monkeypatch):
+    monkeypatch.setattr(builtin, "_announced", False)  # as in a fresh process
+    builtin.prepare("motion")  # intact cache: nothing to build, nothing said
+    assert capsys.readouterr().err == ""
+    (motion_dir / builtin.PHOTOS[1] / "sharp.png").unlink()
+    with pytest.warns(UserWarning, match="regenerating"):
+        builtin.prepare("motion")
+    builtin.prepare("motion-noisy")  # whether built now or cached: no second line in the same process
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"blurbench: building the built-in data in {motion_dir.parent} (first run only: it is cached "
+                   "there)"]

@@ -120,3 +120,25 @@ def test_regenerate_writes_builtin_html_beside_the_tables(tmp_path, monkeypatch)
     assert main(["leaderboard", "--from", str(tmp_path / "run"), "--html", str(tmp_path / "html")]) == 0
     again = (tmp_path / "html" / "leaderboard.html").read_text()
     assert "mean-kernel" in again and "data:image/jpeg;base64," in again and "GT kernels" in again
+
+
+def test_plot_labels_never_overlap():
+    from blurbench.leaderboard.report import LABEL_CHAR_WIDTH, LABEL_HEIGHT, label_positions, quality_vs_seconds_svg
+
+    # four methods within a pixel of each other (the deblurgan trio tie), one near the right edge
+    points = [(200.0, 100.0, "deblurgan-small"), (200.5, 100.4, "deblurgan-small-resume"),
+              (200.2, 99.8, "deblurgan-small-reblur"), (201.0, 101.0, "identity"), (430.0, 100.0, "rl-oracle")]
+    placed = label_positions(points, 460, 20, 260)
+    boxes = []
+    for (_, _, text), (lx, ly, anchor) in zip(points, placed):
+        w = LABEL_CHAR_WIDTH * len(text)
+        x0 = lx if anchor == "start" else lx - w
+        boxes.append((x0, ly - LABEL_HEIGHT + 2, x0 + w, ly + 2))
+        assert x0 + w <= 460 + 1e-9 and x0 >= 0  # inside the picture
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    assert placed[4][2] == "end"  # flipped left of a point at the right edge
+    entries = [{"method": t, "seconds": 0.1, "metrics": {"psnr": 23.0}} for _, _, t in points]  # one spot
+    svg = quality_vs_seconds_svg(entries, "psnr")
+    assert svg.count('class="label"') == 5 and svg.count('class="leader"') >= 3  # moved labels point home

@@ -83,6 +83,8 @@ class EvaluationDataModule(L.LightningDataModule):
     #: evaluation protocol and split, shown in the leaderboard
     protocol: str = "psnr-ssim"
     split: str = "test"
+    #: False for real blur without ground truth: methods run for their outputs, rows carry no metric
+    has_ground_truth: bool = True
 
     def __init__(self, limit: int | None = None, exclude: Sequence[str] = (), num_workers: int = 0) -> None:
         super().__init__()

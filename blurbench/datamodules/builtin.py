@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -204,6 +205,18 @@ def verify(name: str, split: str = "test") -> list[str]:
     return problems
 
 
+_announced = False
+
+
+def _announce_building(where: Path) -> None:
+    """One line per process, on the first dataset it generates: the first run is slower, and says why and where."""
+    global _announced
+    if not _announced:
+        _announced = True
+        print(f"blurbench: building the built-in data in {where} (first run only: it is cached there)",
+              file=sys.stderr, flush=True)
+
+
 def prepare(name: str, force: bool = False, split: str = "test") -> Path:
     """Generate ``split`` of dataset ``name`` into the cache unless an intact copy is there; returns its directory."""
     if name not in builtin_datasets():
@@ -217,6 +230,7 @@ def prepare(name: str, force: bool = False, split: str = "test") -> Path:
         warnings.warn(f"built-in dataset {name}: {problems[0]}; regenerating", stacklevel=2)
     ds = _DATASETS[name]
     root.parent.mkdir(parents=True, exist_ok=True)
+    _announce_building(root.parent)
     # Generate beside the target and swap in with a rename, so a crash never leaves a half-written tree
     # that looks complete, and concurrent preparers (DDP ranks) cannot interleave files.
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))

@@ -45,6 +45,7 @@ def _ensure_loaded() -> None:
     import blurbench.datamodules.builtin_video  # noqa: F401
     import blurbench.datamodules.cuhk  # noqa: F401
     import blurbench.datamodules.folder  # noqa: F401
+    import blurbench.datamodules.real  # noqa: F401
     from blurbench.datamodules import dvd, gopro, hfr, hide, kohler, lai, levin, realblur, reds, sintel, sources  # noqa: F401
 
 

@@ -129,6 +129,33 @@ def pareto_front(points: list[tuple[float, float]], higher: bool = True) -> list
     return front
 
 
+LABEL_CHAR_WIDTH, LABEL_HEIGHT = 6.2, 12.0  # px of an 11 px system-ui label: an upper bound of a character's width
+
+
+def label_positions(points: list[tuple[float, float, str]], width: float, top: float, bottom: float
+                    ) -> list[tuple[float, float, str]]:
+    """(x, baseline y, text-anchor) of each point's label so that no two labels overlap: right of the point (left
+    when it would leave the plot), moved down/up by a line at a time until its box is free."""
+    placed: list[tuple[float, float, float, float]] = []
+    out: list[tuple[float, float, str]] = [(0.0, 0.0, "start")] * len(points)
+    for i in sorted(range(len(points)), key=lambda i: (points[i][1], points[i][0])):
+        x, y, text = points[i]
+        w = LABEL_CHAR_WIDTH * len(text)
+        right = x + 7 + w <= width
+        x0 = x + 7 if right else x - 7 - w
+        for k in range(80):
+            dy = ((k + 1) // 2) * LABEL_HEIGHT * (1 if k % 2 else -1)  # 0, +1, -1, +2, -2, ... lines
+            base = y + 4 + dy
+            box = (x0, base - LABEL_HEIGHT + 2, x0 + w, base + 2)
+            if box[1] < top - LABEL_HEIGHT or box[3] > bottom + LABEL_HEIGHT:
+                continue
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        out[i] = (x + 7 if right else x - 7, base, "start" if right else "end")
+    return out
+
+
 def quality_vs_seconds_svg(entries: list[dict[str, Any]], metric: str) -> str:
     pts = [(e["method"], max(float(e["seconds"]), 1e-4), float(e["metrics"][metric])) for e in entries
            if e.get("seconds") is not None and metric in e["metrics"]]
@@ -165,12 +192,17 @@ def quality_vs_seconds_svg(entries: list[dict[str, Any]], metric: str) -> str:
                f'{_e(title)} ({"higher" if higher else "lower"} is better)</text>')
     line = " ".join(f"{sx(xs[i]):.1f},{sy(ys[i]):.1f}" for i in front)
     out.append(f'<polyline class="pareto" points="{line}" fill="none" stroke="#d62728" stroke-width="2"/>')
+    labels = label_positions([(sx(xs[i]), sy(p[2]), p[0]) for i, p in enumerate(pts)], width, mt, height - mb)
     for i, (name, sec, q) in enumerate(pts):
         on = i in front
+        lx, ly, anchor = labels[i]
         out.append(f'<circle cx="{sx(xs[i]):.1f}" cy="{sy(q):.1f}" r="{5 if on else 3.5}" '
                    f'fill="{"#d62728" if on else "#1f77b4"}"><title>{_e(name)}: {q:.4g} at {sec:.3g} s'
-                   f'{" (Pareto front)" if on else ""}</title></circle>'
-                   f'<text x="{sx(xs[i]) + 7:.1f}" y="{sy(q) + 4:.1f}">{_e(name)}</text>')
+                   f'{" (Pareto front)" if on else ""}</title></circle>')
+        if abs(ly - (sy(q) + 4)) > 0.5:  # moved off its point: a leader line says whose label it is
+            out.append(f'<line class="leader" x1="{sx(xs[i]):.1f}" y1="{sy(q):.1f}" x2="{lx:.1f}" y2="{ly - 4:.1f}" '
+                       'stroke="#aaa" stroke-width=".7"/>')
+        out.append(f'<text class="label" x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}">{_e(name)}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -350,11 +382,51 @@ def pictures_html(root: Path, dataset: str, task: str, methods: list[str], rows:
     return "<h4>Pictures</h4>" + "".join(parts)
 
 
+#: how each task's picture is labelled in the real-blur figure, in the figure's order (as Figure 5 of Carbajal et
+#: al. 2021: the blurry photo, the estimated kernels, then the deblurred images)
+REAL_ORDER = {"kernel-estimation": "kernels", "blur-detection": "blur score", "deblurring": ""}
+MAX_REAL_PICTURES = 8
+REAL_SIDE = 240  # px, longest side of each picture of the real-blur figure
+
+
+def real_pictures_html(root: Path, dataset: str, methods: dict[str, list[str]]) -> str:
+    """Per photo, side by side: the blurry photo, each method's kernel grid, blur score map and deblurred image
+    (``methods``: task -> method names). Real blur has no ground truth, so there is nothing else to show."""
+    folder = root / dataset
+    inputs = folder / "_inputs"
+    if not inputs.is_dir():
+        return ""
+    ids = sorted(p.name[: -len("_blurry.png")] for p in inputs.glob("*_blurry.png"))[:MAX_REAL_PICTURES]
+    parts = []
+    for sid in ids:
+        blurry = _read(inputs / f"{sid}_blurry.png")
+        if blurry is None:
+            continue
+        figs = [_figure(data_uri(blurry, REAL_SIDE), "blurry (real)")]
+        for task, label in REAL_ORDER.items():
+            for m in methods.get(task, []):
+                out = _read(folder / safe_id(m) / f"{sid}.png")
+                if out is not None:
+                    figs.append(_figure(data_uri(out, REAL_SIDE), f"{m} ({label})" if label else m))
+        parts.append(f"<p class='note'>{_e(sid.replace('__', '/'))}</p><div class='pics real'>{''.join(figs)}</div>")
+    return "".join(parts)
+
+
+def _real_datasets(entries: list[dict[str, Any]]) -> list[str]:
+    """Datasets without ground truth: measured, and no metric in any of their rows (real blur)."""
+    by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in entries:
+        if e["source"] == "measured":
+            by_dataset[e["dataset"]].append(e)
+    return sorted(d for d, es in by_dataset.items() if not any(e["metrics"] for e in es))
+
+
 # ------------------------------------------------------------------------------------------------ page
 def render_html(entries: list[dict[str, Any]], rows: list[dict[str, Any]], title: str,
                 assets: Path | None = None) -> str:
     """The report page as a string (see the module docstring)."""
     sections, nav = [], []
+    real = _real_datasets(entries)
     for task in sorted({e["task"] for e in entries}):
         task_entries = [e for e in entries if e["task"] == task]
         nav.append(f"<li><a href='#{_e(task)}'>{_e(task)}</a>: " + ", ".join(
@@ -379,9 +451,26 @@ def render_html(entries: list[dict[str, Any]], rows: list[dict[str, Any]], title
             figs = [f for f in figs if f]
             if figs:
                 sections.append("<div class='figs'>" + "".join(figs) + "</div>")
-            if assets is not None and measured:
+            if dataset in real:
+                sections.append("<p class='note'>Real blur, no ground truth: no metric; the outputs are under "
+                                f"<a href='#real--{_e(dataset)}'>real blur</a>.</p>")
+            elif assets is not None and measured:
                 sections.append(pictures_html(assets, dataset, task, [e["method"] for e in measured], ds_rows,
                                               cols[0] if cols else None))
+    if real:
+        nav.append("<li><a href='#real'>real blur</a>: " + ", ".join(
+            f"<a href='#real--{_e(d)}'>{_e(d)}</a>" for d in real) + "</li>")
+        sections.append("<h2 id='real'>real blur (no ground truth)</h2><p class='note'>Photographs with real blur "
+                        "and no sharp image: each method's output side by side (estimated kernels drawn on the photo, "
+                        "blur score maps, deblurred images); s/sample in the tables above.</p>")
+        for dataset in real:
+            methods: dict[str, list[str]] = defaultdict(list)
+            for e in entries:
+                if e["dataset"] == dataset and e["source"] == "measured":
+                    methods[e["task"]].append(e["method"])
+            pics = real_pictures_html(assets, dataset, methods) if assets is not None else ""
+            sections.append(f"<h3 id='real--{_e(dataset)}'>{_e(dataset)}</h3>"
+                            + (pics or "<p class='note'>No pictures kept (evaluate --no-report-images).</p>"))
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
             "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"

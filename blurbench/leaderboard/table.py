@@ -137,7 +137,7 @@ def render_intervals(rows: list[dict[str, Any]], cols: list[str]) -> list[str]:
     """Markdown lines: each measured method's means with 95% intervals and its paired difference (first metric)
     to the task's reference and to the best method."""
     measured = [e for e in rows if e["source"] == "measured" and "ci" in e]
-    if not measured:
+    if not measured or not cols:  # no metric (real blur, no ground truth): nothing to give an interval to
         return []
     primary = cols[0]
     title = METRIC_INFO.get(primary, (primary,))[0]

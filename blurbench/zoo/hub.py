@@ -36,6 +36,16 @@ import torch
 from torch import Tensor, nn
 
 from blurbench.errors import ConfigError, DataError
+from blurbench.hub import (
+    _DEFAULT_ENDPOINT,
+    HUB_PREFIX,  # noqa: F401 (re-exported: `from blurbench.zoo.hub import HUB_PREFIX`)
+    download,
+    hub_cache_dir,
+    hub_endpoint,
+    hub_offline,
+    parse_hub_source,
+    upload,
+)
 from blurbench.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file
 from blurbench.zoo.registry import ModelSpec, WeightSource, build_arch, get_model_spec, shipped_weights_dir
 
@@ -58,32 +68,6 @@ log = logging.getLogger(__name__)
 
 #: ``format`` of our ``config.json``
 CONFIG_FORMAT = "blurbench-zoo/1"
-HUB_PREFIX = "hf-hub:"
-_DEFAULT_ENDPOINT = "https://huggingface.co"
-
-
-# ------------------------------------------------------------------------------------------- environment
-def _true(value: str | None) -> bool:
-    return (value or "").upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def hub_endpoint() -> str:
-    """``HF_ENDPOINT`` read now (huggingface_hub reads it once at import; we pass it explicitly each call)."""
-    from huggingface_hub import constants
-
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT or _DEFAULT_ENDPOINT).rstrip("/")
-
-
-def hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    return constants.HF_HUB_OFFLINE or _true(os.environ.get("HF_HUB_OFFLINE"))
-
-
-def hub_cache_dir() -> Path:
-    from huggingface_hub import constants
-
-    return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE).expanduser()
 
 
 def zoo_cache_dir() -> Path:
@@ -444,22 +428,10 @@ def load_local(directory: str | Path, **overrides: Any) -> nn.Module:
 
 def _hub_repo_file(repo: str, filename: str, revision: str | None = None) -> Path:
     """One file of a Hub repo ``ORG/REPO[@REV]`` through the Hub cache (works offline when warm)."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
-
-    repo_id, _, rev = repo.partition("@")
-    offline = hub_offline()
-    try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision or rev or None, endpoint=hub_endpoint(),
-                                    cache_dir=hub_cache_dir(), local_files_only=offline))
-    except LocalEntryNotFoundError:
-        reason = "HF_HUB_OFFLINE is set" if offline else f"the Hub ({hub_endpoint()}) is unreachable"
-        raise DataError(f"{repo_id}: {filename} is not in the Hub cache {hub_cache_dir()} and {reason}",
-                        f"run `blurbench zoo pull {HUB_PREFIX}{repo_id}` with network access, or download the "
-                        f"repo folder and pass the directory") from None
-    except (RepositoryNotFoundError, EntryNotFoundError) as err:
-        raise DataError(f"{repo_id}/{filename}: {str(err).splitlines()[0]}",
-                        "check the repo id (private repos need `hf auth login` or HF_TOKEN)") from None
+    repo_id, rev = parse_hub_source(repo)
+    path = download(repo_id, filename, revision=revision or rev)
+    assert path is not None  # not optional: a missing file raises
+    return path
 
 
 def hub_repo_config(repo: str, revision: str | None = None) -> dict[str, Any]:
@@ -566,13 +538,11 @@ def _check_results_weights(entries: list[dict[str, Any]], weights_sha256: str, r
 
 def push(directory: str | Path, repo_id: str, *, results: str | Path | None = None, method: str | None = None,
          private: bool | None = None, token: str | None = None, commit_message: str | None = None) -> str:
-    """Upload a directory in our format to the Hub (``create_repo`` + ``upload_folder``); returns the commit URL.
+    """Upload a directory in our format to the Hub (:func:`blurbench.hub.upload`); returns the commit URL.
 
     With ``results`` (a blurbench ``leaderboard.json``) the model card is rewritten first so that its
     ``model-index`` carries the measured results of ``method`` (default: the config's name).
     """
-    from huggingface_hub import HfApi
-
     from blurbench.zoo.cards import build_model_card, entries_for_model
 
     directory = Path(directory)
@@ -583,9 +553,7 @@ def push(directory: str | Path, repo_id: str, *, results: str | Path | None = No
         entries = entries_for_model(results, method or cfg["name"])
         _check_results_weights(entries, cfg["weights_sha256"], results, directory)
         atomic_write_text(directory / "README.md", str(build_model_card(cfg, entries, repo_id=repo_id)))
-    api = HfApi(endpoint=hub_endpoint(), token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    info = api.upload_folder(folder_path=str(directory), repo_id=repo_id,
-                             commit_message=commit_message or f"blurbench: upload {cfg['name']}",
-                             allow_patterns=["model.safetensors", "config.json", "README.md"])
-    return str(getattr(info, "commit_url", info))
+    files = {name: directory / name for name in ("model.safetensors", "config.json", "README.md")
+             if (directory / name).is_file()}
+    return upload(repo_id, files, private=private, token=token,
+                  commit_message=commit_message or f"blurbench: upload {cfg['name']}")

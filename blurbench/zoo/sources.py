@@ -26,6 +26,7 @@ from typing import Any
 from torch import nn
 
 from blurbench.errors import ConfigError, DataError
+from blurbench.hub import HUB_PREFIX
 from blurbench.zoo.registry import (
     _REGISTRY,
     ARCH_IO_RANGE,
@@ -36,7 +37,6 @@ from blurbench.zoo.registry import (
 __all__ = ["SHA_SUFFIX", "describe", "is_model_source", "load", "split_digest"]
 
 SHA_SUFFIX = "#sha256="
-HUB_PREFIX = "hf-hub:"
 CKPT_SUFFIX = ".ckpt"
 FILE_SUFFIXES = (".pth", ".pt", ".h5", ".bin", ".safetensors")
 
