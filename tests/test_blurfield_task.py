@@ -133,8 +133,9 @@ def test_a_few_training_steps_reduce_the_loss(tmp_path):
     assert loss() < 0.5 * first
 
 
-def test_cli_recipe_fast_dev_run(tmp_path):
-    res = run_cli("fit", "--config", "blurfield/small_cpu", "--trainer.fast_dev_run=true",
+@pytest.mark.parametrize("recipe", ["blurfield/small_cpu", "blurfield/small_cpu_sharp"])
+def test_cli_recipe_fast_dev_run(tmp_path, recipe):
+    res = run_cli("fit", "--config", recipe, "--trainer.fast_dev_run=true",
                   "--data.init_args.bank_size=64", "--data.init_args.num_workers=0",
                   "--data.init_args.crop_size=64", "--data.init_args.eval_crop_size=64",
                   f"--trainer.default_root_dir={tmp_path}", cwd=tmp_path, timeout=900)
