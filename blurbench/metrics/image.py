@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torchmetrics import Metric
+
+from blurbench.ops.gaussian import gaussian_filter2d
 
 SSIM_CONVENTION = "per-channel Gaussian 11x11 sigma 1.5 on uint8-rounded RGB, averaged over channels"
 PSNR_CONVENTION = "RGB, uint8-rounded, data range 1, no crop, per image then averaged"
@@ -72,12 +73,7 @@ _SSIM_WINDOW = 11
 
 def _gaussian_valid(x: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian (11 taps, σ 1.5) filter at 'valid' positions, per channel."""
-    r = torch.arange(_SSIM_WINDOW, dtype=x.dtype, device=x.device) - _SSIM_WINDOW // 2
-    g = torch.exp(-(r**2) / (2 * 1.5**2))
-    g = g / g.sum()
-    c = x.shape[1]
-    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return gaussian_filter2d(x, 1.5, _SSIM_WINDOW // 2, padding="valid")
 
 
 class _PerImageMetric(Metric):

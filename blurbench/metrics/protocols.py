@@ -35,6 +35,7 @@ from torchmetrics import Metric
 
 from blurbench.errors import DataError
 from blurbench.metrics.image import MAX_PSNR, ssim_map
+from blurbench.ops.gaussian import gaussian_taps
 
 __all__ = [
     "EPE", "SSIM3D", "KohlerPSNR", "RealBlurECC", "ecc_align", "epe", "integer_shift", "kohler_psnr",
@@ -171,15 +172,9 @@ def kohler_psnr(restored: torch.Tensor, frames: torch.Tensor, *, quantize: bool 
 
 
 # ------------------------------------------------------------------------------------------ MATLAB SSIM
-def _gaussian_taps(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    r = torch.arange(11, dtype=dtype, device=device) - 5  # filter size 2·ceil(3σ) + 1 = 11
-    g = torch.exp(-(r**2) / (2 * _SSIM_SIGMA**2))
-    return g / g.sum()
-
-
 def _gauss3d_replicate(x: torch.Tensor) -> torch.Tensor:
     """Separable 3-D Gaussian of x [N, D, H, W] with replicate padding (MATLAB ``imgaussfilt3``)."""
-    g = _gaussian_taps(x.dtype, x.device)
+    g = gaussian_taps(_SSIM_SIGMA, 5, dtype=x.dtype, device=x.device)  # filter size 2·ceil(3σ) + 1 = 11
     v = x[:, None]  # [N, 1, D, H, W]
     for dim in range(3):
         pad = [0, 0, 0, 0, 0, 0]

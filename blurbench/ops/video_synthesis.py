@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from blurbench.ops.gaussian import gaussian_filter2d
+
 __all__ = [
     "to_image_tensor", "gaussian_blur", "synthesize_blurry_video", "HFRScene", "render_hfr_sequence",
     "make_blurry_clip", "make_bilayer_clip",
@@ -60,16 +62,7 @@ def to_image_tensor(image, device: torch.device | str | None = None, dtype: torc
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Uniform Gaussian blur (sampled kernel, ±⌈3σ⌉ taps, replicated borders) of [N, C, H, W]."""
-    if sigma <= 0:
-        return x.clone()
-    r = max(1, math.ceil(3 * sigma))
-    k = torch.exp(-torch.arange(-r, r + 1, device=x.device, dtype=x.dtype).square() / (2 * sigma * sigma))
-    k = k / k.sum()
-    c = x.shape[1]
-    xp = F.pad(x, (r, r, 0, 0), mode="replicate")
-    x = F.conv2d(xp, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    xp = F.pad(x, (0, 0, r, r), mode="replicate")
-    return F.conv2d(xp, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return x.clone() if sigma <= 0 else gaussian_filter2d(x, sigma)
 
 
 def _check_k(k: int) -> None:
