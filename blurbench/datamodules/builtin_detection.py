@@ -116,8 +116,12 @@ class BuiltinDetectionDataModule(EvaluationDataModule):
         return PairedImageDataset(records, load_extras=_load)
 
 
+def datamodule(data_root: Any = None, **kwargs: Any) -> BuiltinDetectionDataModule:
+    """The registry's factory (generated data: ``data_root`` is unused)."""
+    return BuiltinDetectionDataModule(**kwargs)
+
+
 register_builtin(
     BuiltinDataset(NAME, "detection", SEED, generate_detection,
                    "8 photos, 1-3 regions with object-motion blur (|k|_2 <= 0.18), rest sharp; exact GT masks"),
-    lambda data_root=None, **kw: BuiltinDetectionDataModule(**kw),
 )

@@ -108,9 +108,13 @@ class BuiltinVideoDataModule(EvaluationDataModule):
         return _Clips(dataset_dir(self.name, self.split), clip_ids(self.split))
 
 
+def datamodule(data_root: Any = None, **kwargs: Any) -> BuiltinVideoDataModule:
+    """The registry's factory (generated data: ``data_root`` is unused)."""
+    return BuiltinVideoDataModule(**kwargs)
+
+
 register_builtin(
     BuiltinDataset("video", "video", 3, _generate,
                    f"{len(CLIP_PHOTOS)} clips x {N_FRAMES} frames ({SIZE[1]}x{SIZE[0]}), camera motion + moving layer, "
                    f"{SUBFRAMES} HFR sub-frames averaged, GT flows"),
-    lambda data_root=None, **kw: BuiltinVideoDataModule(**kw),
 )

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blurbench.datamodules.catalog import import_dataset_modules
 from blurbench.downloads import fetch
 from blurbench.errors import ConfigError, DataError
 from blurbench.io import atomic_write_json, sha256_file
@@ -75,18 +76,14 @@ def register_download(spec: DownloadSpec) -> DownloadSpec:
 
 
 def get_download(name: str) -> DownloadSpec:
-    from blurbench.datamodules.registry import _ensure_loaded
-
-    _ensure_loaded()
+    import_dataset_modules()
     if name not in _DOWNLOADS:
         raise ConfigError(f"no download recipe for '{name}'", f"choose one of: {', '.join(sorted(_DOWNLOADS))}")
     return _DOWNLOADS[name]
 
 
 def downloads() -> dict[str, DownloadSpec]:
-    from blurbench.datamodules.registry import _ensure_loaded
-
-    _ensure_loaded()
+    import_dataset_modules()
     return dict(_DOWNLOADS)
 
 

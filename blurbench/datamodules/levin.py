@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id
+from blurbench.datamodules.paired import PairedDataModule, rel_id
 from blurbench.errors import DataError
 
 OFFICIAL_COUNTS = {"test": 32}
@@ -98,7 +98,6 @@ class Levin(PairedDataModule):
         return _LevinDataset(list(records))
 
 
-register("levin", "levin", Levin, "Levin 2009: 32 grey images (4 x 8 kernels) with GT kernels")
 register_download(DownloadSpec(
     "levin", licence="research use; distributed by the authors (RAR archive)",
     homepage="https://webee.technion.ac.il/people/anat.levin/",

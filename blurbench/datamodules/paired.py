@@ -383,24 +383,3 @@ class PairedDataModule(EvaluationDataModule):
         ds = self.make_train_dataset(split)
         return DataLoader(ds, batch_size=self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers,
                           collate_fn=collate, persistent_workers=self.num_workers > 0)
-
-
-def register(suite: str, name: str, cls: type[PairedDataModule], description: str, *, evaluate: bool = True,
-             **fixed: Any) -> None:
-    """Register ``cls(root, **fixed, **kwargs)`` as dataset ``name``: for ``evaluate --suite`` and ``data check``."""
-    from functools import partial
-
-    from blurbench.datamodules.catalog import register_checker
-    from blurbench.datamodules.registry import DatasetSpec, register_dataset
-
-    factory = partial(_build, cls, name, fixed)
-    if evaluate:
-        register_dataset(DatasetSpec(suite, name, cls.kind, factory, description, needs_root=True,
-                                     gt_field=getattr(cls, "gt_field", False)))
-    register_checker(name, factory, description)
-
-
-def _build(cls: type[PairedDataModule], name: str, fixed: dict[str, Any], root: str | Path | None, **kwargs: Any):
-    dm = cls(root, **{**fixed, **kwargs})
-    dm.name = name
-    return dm

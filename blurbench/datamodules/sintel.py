@@ -15,7 +15,7 @@ from typing import Any
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, Source, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.datamodules.video import video_variant
 from blurbench.errors import ConfigError, DataError
 
@@ -68,11 +68,6 @@ class Sintel(PairedDataModule):
 
 SintelVideo = video_variant(Sintel, "sintel-final-video")
 
-register("sintel", "sintel-final", Sintel,
-         "MPI Sintel training: final (blurred) vs clean frames, GT flow; only the 1041 of 1064 frames with a flow file")
-register("sintel", "sintel-final-video", SintelVideo,
-         "MPI Sintel training scenes as 5-frame windows with flow (the 1041 of 1064 frames with a flow file)")
-register("sintel", "sintel", Sintel, "MPI Sintel training/test", evaluate=False)
 register_download(DownloadSpec(
     "sintel", sources=(Source("http://files.is.tue.mpg.de/sintel/MPI-Sintel-complete.zip"),),
     licence="MPI Sintel terms (research use)", homepage="http://sintel.is.tue.mpg.de/",

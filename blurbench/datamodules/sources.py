@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, Source, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.errors import ConfigError, DataError
 
 ADE_SPLITS = {"train": "training", "val": "validation"}
@@ -133,8 +133,6 @@ def ade20k_datamodule(root: str | Path, **kwargs: Any):
     return ADE20K(root).synthetic_datamodule(**kwargs)
 
 
-register("ade20k", "ade20k", ADE20K, "ADE20K validation (2000) with seeded synthetic non-uniform blur")
-register("bsd500", "bsd500", BSD500, "BSD500 test (200) with seeded synthetic non-uniform blur")
 register_download(DownloadSpec(
     "ade20k", sources=(Source("http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip"),),
     licence="ADE20K terms of use (research)", homepage="https://groups.csail.mit.edu/vision/datasets/ADE20K/",

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from blurbench.errors import ConfigError, DataError
 from blurbench.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file
+from blurbench.zoo.local import hub_cache_dir, weights_on_disk, zoo_cache_dir  # noqa: F401  (re-exported)
 from blurbench.zoo.registry import ModelSpec, WeightSource, build_arch, get_model_spec, shipped_weights_dir
 
 __all__ = [
@@ -78,19 +79,6 @@ def hub_offline() -> bool:
     from huggingface_hub import constants
 
     return constants.HF_HUB_OFFLINE or _true(os.environ.get("HF_HUB_OFFLINE"))
-
-
-def hub_cache_dir() -> Path:
-    from huggingface_hub import constants
-
-    return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE).expanduser()
-
-
-def zoo_cache_dir() -> Path:
-    """``<blurbench cache>/zoo``: manual copies (``--local-file``) and non-Hub downloads."""
-    from blurbench.cache import cache_dir
-
-    return cache_dir() / "zoo"
 
 
 # ------------------------------------------------------------------------------------------ verification
@@ -228,25 +216,6 @@ def pull(name: str, *, sha256: str | None = None, allow_unverified: bool = False
         return checked(manual, remove=True)
     raise DataError(f"{name}: no download available ({w.note or 'no source'})",
                     "if you have the file, pass --local-file PATH (with --sha256 or --allow-unverified)")
-
-
-def weights_on_disk(name: str) -> bool:
-    """Whether zoo model ``name``'s weights are on this machine (shipped, copied to the zoo cache, or in the Hub
-    cache), checked without any network access so that listing and planning stay offline and fast."""
-    spec = get_model_spec(name)
-    w = spec.weights
-    if w is None or not w.filename:
-        return False
-    if w.kind == "package":
-        return (shipped_weights_dir() / w.filename / "model.safetensors").is_file()
-    if (zoo_cache_dir() / spec.name / w.filename).is_file():
-        return True
-    if w.kind == "hub" and w.repo_id:
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(w.repo_id, w.filename, cache_dir=hub_cache_dir(), revision=w.revision)
-        return isinstance(found, str)
-    return False
 
 
 def _digest_record(manual: Path) -> Path:
