@@ -8,14 +8,21 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from blurbench.datamodules.cli import add_data_parser
 from blurbench.errors import BlurbenchError, ConfigError
 from blurbench.failures import Interrupted, check_accelerator, interruptible, known_fault_line
 from blurbench.presets import resolve_config
+from blurbench.tasks.registry import MODEL_FORMS, methods
+from blurbench.zoo.cli import add_zoo_parser
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -32,7 +39,7 @@ def _resolve_config_args(argv: list[str]) -> list[str]:
 
 def run_lightning_cli(argv: list[str]) -> int:
     """``blurbench fit|validate|test|predict ARGS``: LightningCLI under every DDP launcher (blurbench.launch)."""
-    from blurbench.launch import run_lightning_cli as run
+    from blurbench.launch import run_lightning_cli as run  # deferred: Lightning (help and listings stay fast)
 
     return run(_resolve_config_args(argv))
 
@@ -74,8 +81,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import os
-
+    # deferred: evaluation and the tables import torch and Lightning (help and listings stay fast)
     from blurbench.evaluation import default_out, evaluate
     from blurbench.leaderboard.table import render_terminal
 
@@ -101,7 +107,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _report_interrupted_evaluate(stop: Interrupted, out: Path) -> int:
     """One line: what is kept and how to go on; the conventional exit code (143 SIGTERM, 130 SIGINT)."""
-    from blurbench.results import ResultsStore
+    from blurbench.results import ResultsStore  # deferred: blurbench.io imports torch
 
     kept = len(ResultsStore(out).load()) if out.is_dir() else 0
     print(f"blurbench: interrupted by {stop}: {kept} row{'s' * (kept != 1)} kept in {out} — re-run the same "
@@ -110,10 +116,6 @@ def _report_interrupted_evaluate(stop: Interrupted, out: Path) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    import json
-
-    from blurbench.tasks.registry import MODEL_FORMS, methods
-
     rows = []
     for m in sorted(methods(), key=lambda m: (m.task, m.name)):
         missing = m.missing_weights()
@@ -135,14 +137,14 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from blurbench.leaderboard import publish
+    from blurbench.leaderboard import publish  # deferred: torch and Lightning
 
     if args.regenerate:
-        markdown = publish.regenerate(args.out or "leaderboards", limit=args.limit)
-    elif args.cards:
-        from blurbench.zoo.cards import render_from_cards
+        from blurbench.regenerate import regenerate  # deferred: torch and Lightning (a checkout-only command)
 
-        markdown = render_from_cards(args.cards, args.out)
+        markdown = regenerate(args.out or "leaderboards", limit=args.limit)
+    elif args.cards:
+        markdown = publish.render_from_cards(args.cards, args.out)
     elif args.source or args.html:
         markdown = publish.render_from(args.source or args.html, args.out, args.html)
     else:
@@ -152,7 +154,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from blurbench.prediction import predict
+    from blurbench.prediction import predict  # deferred: torch and Lightning
 
     check_accelerator(args.accelerator)
     with interruptible():
@@ -250,9 +252,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write the self-contained HTML report DIR/leaderboard.html (from --from, default DIR itself)")
     lb.set_defaults(func=cmd_leaderboard)
 
-    from blurbench.datamodules.cli import add_data_parser
-    from blurbench.zoo.cli import add_zoo_parser
-
     add_data_parser(sub)
     add_zoo_parser(sub)
     return parser
@@ -260,9 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _quiet_lightning() -> None:
     """Keep evaluate/predict output to progress and results: no tips, no upstream deprecation noise."""
-    import logging
-    import warnings
-
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     # "Received SIGTERM" is Lightning's; blurbench prints its own line saying what was kept
     logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
@@ -272,8 +268,6 @@ def _quiet_lightning() -> None:
 
 def _no_adverts() -> None:
     """Drop Lightning's "💡 Tip: try installing ..." lines (third-party adverts) from every command's output."""
-    import logging
-
     class _Filter(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
             return not str(record.msg).startswith("💡 Tip")

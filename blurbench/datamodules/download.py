@@ -96,7 +96,7 @@ def _fetch_hub(url: str, dest: Path) -> Path:
         raise ConfigError(f"{url}: expected hf://datasets/<owner>/<repo>/<file>", "fix the source URL")
     repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download  # deferred: huggingface_hub (Hub mirrors only)
 
         local = hf_hub_download(repo, filename, repo_type="dataset")
     except Exception as err:  # network, auth and not-found errors all mean "could not fetch"

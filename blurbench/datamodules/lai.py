@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -104,7 +105,6 @@ class Lai(PairedDataModule):
     def load_extras(self, rec: PairRecord) -> dict[str, Any]:
         if "kernel" not in rec.extras:
             return {}
-        import cv2
 
         k = cv2.imread(str(rec.extras["kernel"]), cv2.IMREAD_GRAYSCALE)
         if k is None:

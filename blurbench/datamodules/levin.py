@@ -27,7 +27,7 @@ _NAME = re.compile(r"im\d+_flit\d+\.mat")
 
 
 def read_levin(path: Path) -> dict[str, np.ndarray]:
-    from scipy.io import loadmat
+    from scipy.io import loadmat  # deferred: scipy (.mat files only)
 
     try:
         mat = loadmat(str(path))
@@ -77,7 +77,7 @@ class Levin(PairedDataModule):
         return [PairRecord(rel_id(p, self.root), p) for p in files]
 
     def check_files(self, records) -> list[str]:
-        from scipy.io import whosmat
+        from scipy.io import whosmat  # deferred: scipy (.mat files only)
 
         problems = []
         for rec in records:

@@ -18,6 +18,7 @@ from blurbench.datamodules.download import DownloadSpec, Source, register_downlo
 from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.datamodules.video import video_variant
 from blurbench.errors import ConfigError, DataError
+from blurbench.metrics.protocols import read_flo
 
 # training: 1041 frames with flow (23 scenes); test: 552 frame pairs + 12 last frames = 564 (unverified)
 OFFICIAL_COUNTS: dict[str, int | None] = {"training": 1041, "test": 564}
@@ -61,8 +62,6 @@ class Sintel(PairedDataModule):
         return clips
 
     def load_extras(self, rec: PairRecord) -> dict[str, Any]:
-        from blurbench.metrics.protocols import read_flo
-
         return {"flow": read_flo(rec.extras["flow"])} if "flow" in rec.extras else {}
 
 

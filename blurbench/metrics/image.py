@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 
-SSIM_CONVENTION = "per-channel Gaussian 11x11 sigma 1.5 on uint8-rounded RGB, averaged over channels"
-PSNR_CONVENTION = "RGB, uint8-rounded, data range 1, no crop, per image then averaged"
+from blurbench.metrics.conventions import PSNR_CONVENTION, SSIM_CONVENTION  # noqa: F401  (re-exported)
+
 MAX_PSNR = 100.0  # identical images would give +inf; a finite cap keeps means meaningful
 
 

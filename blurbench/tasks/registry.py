@@ -92,7 +92,7 @@ def get_method(name: str) -> MethodSpec:
         return _METHODS[name]
     # deferred: model methods import torch (a listing never gets here); model_methods imports this module
     from blurbench.tasks.model_methods import method_from_source
-    from blurbench.zoo.sources import is_model_source
+    from blurbench.zoo.sources import is_model_source  # deferred: zoo.sources imports torch
 
     # a name that looks like a path is resolved as one, so a typo in it is reported as a missing file
     if name.startswith("@") or is_model_source(name) or "/" in name or name.endswith((".ckpt", ".pth", ".h5")):

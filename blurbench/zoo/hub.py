@@ -33,12 +33,31 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from blurbench.downloads import fetch
 from blurbench.errors import ConfigError, DataError
 from blurbench.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file
-from blurbench.zoo.local import hub_cache_dir, weights_on_disk, zoo_cache_dir  # noqa: F401  (re-exported)
-from blurbench.zoo.registry import ModelSpec, WeightSource, build_arch, get_model_spec, shipped_weights_dir
+from blurbench.zoo.cards import build_model_card, entries_for_model
+from blurbench.zoo.converters import convert_deblurgan_v1, convert_deblurganv2, strip_prefix, unwrap_state_dict
+from blurbench.zoo.local import (  # noqa: F401  (re-exported)
+    DEFAULT_ENDPOINT,
+    hub_cache_dir,
+    hub_endpoint,
+    hub_offline,
+    weights_on_disk,
+    zoo_cache_dir,
+)
+from blurbench.zoo.registry import (
+    _REGISTRY,
+    ARCH_IO_RANGE,
+    ModelSpec,
+    WeightSource,
+    build_arch,
+    get_model_spec,
+    shipped_weights_dir,
+)
 
 __all__ = [
     "CONFIG_FORMAT",
@@ -60,25 +79,6 @@ log = logging.getLogger(__name__)
 #: ``format`` of our ``config.json``
 CONFIG_FORMAT = "blurbench-zoo/1"
 HUB_PREFIX = "hf-hub:"
-_DEFAULT_ENDPOINT = "https://huggingface.co"
-
-
-# ------------------------------------------------------------------------------------------- environment
-def _true(value: str | None) -> bool:
-    return (value or "").upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def hub_endpoint() -> str:
-    """``HF_ENDPOINT`` read now (huggingface_hub reads it once at import; we pass it explicitly each call)."""
-    from huggingface_hub import constants
-
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT or _DEFAULT_ENDPOINT).rstrip("/")
-
-
-def hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    return constants.HF_HUB_OFFLINE or _true(os.environ.get("HF_HUB_OFFLINE"))
 
 
 # ------------------------------------------------------------------------------------------ verification
@@ -117,7 +117,7 @@ def verify_file(path: str | Path, sha256: str | None, size: int | None = None, w
 
 
 def _offline_message(spec: ModelSpec, w: WeightSource, manual: Path, reason: str) -> DataError:
-    url = w.download_url(_DEFAULT_ENDPOINT if w.kind == "hub" else "")
+    url = w.download_url(DEFAULT_ENDPOINT if w.kind == "hub" else "")
     size = f"{w.size:,} bytes, " if w.size else ""
     sha = f"sha256 {w.sha256}" if w.sha256 else "sha256 unknown"
     where = f"Hub cache {hub_cache_dir()} (repo {w.repo_id}, file {w.filename})" if w.kind == "hub" else str(manual)
@@ -127,6 +127,7 @@ def _offline_message(spec: ModelSpec, w: WeightSource, manual: Path, reason: str
 
 
 def _hub_download(spec: ModelSpec, w: WeightSource, revision: str | None, manual: Path) -> Path:
+    # deferred: huggingface_hub (a shipped or local model needs no Hub client)
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -209,7 +210,6 @@ def pull(name: str, *, sha256: str | None = None, allow_unverified: bool = False
     if w.kind == "url":
         if hub_offline():
             raise _offline_message(spec, w, manual, "HF_HUB_OFFLINE is set")
-        from blurbench.downloads import fetch
 
         fetch(w.url or "", manual, expected_size=size, retries=5,
               manual=f"or download it by hand and run `blurbench zoo pull {name} --local-file PATH`")
@@ -238,8 +238,6 @@ def read_checkpoint(path: str | Path) -> Any:
     """Read a ``.safetensors`` file or a torch pickle with ``weights_only=True`` (never executes pickled code)."""
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         try:
             return load_file(str(path))
         except Exception as err:  # safetensors raises its own error types
@@ -298,8 +296,6 @@ def convert_checkpoint(obj: Any, converter: str, model_keys: set[str], prefix: s
                        ) -> dict[str, Tensor]:
     """File content → state dict for the target model (official converters, or prefix matching for plain and
     Lightning checkpoints). Lightning checkpoints always take the generic path."""
-    from blurbench.zoo.converters import convert_deblurgan_v1, convert_deblurganv2, unwrap_state_dict
-
     try:
         if not _is_lightning_checkpoint(obj):
             if converter == "deblurgan_v1":
@@ -355,8 +351,6 @@ def load_registered(name: str, pretrained: bool = True, *, sha256: str | None = 
 def detect_converter(obj: Any, arch: str) -> str:
     """The converter for a bare weights file meant for ``arch``: official DeblurGAN-v2 files are recognised by
     their ``fpn.`` keys, DeblurGAN v1 files by the generator family; anything else is a plain state dict."""
-    from blurbench.zoo.converters import strip_prefix, unwrap_state_dict
-
     if _is_lightning_checkpoint(obj):
         return "state_dict"
     try:
@@ -374,8 +368,6 @@ def detect_converter(obj: Any, arch: str) -> str:
 
 
 def _registered_specs() -> list[ModelSpec]:
-    from blurbench.zoo.registry import _REGISTRY
-
     return list(_REGISTRY.values())
 
 
@@ -413,6 +405,7 @@ def load_local(directory: str | Path, **overrides: Any) -> nn.Module:
 
 def _hub_repo_file(repo: str, filename: str, revision: str | None = None) -> Path:
     """One file of a Hub repo ``ORG/REPO[@REV]`` through the Hub cache (works offline when warm)."""
+    # deferred: huggingface_hub (a shipped or local model needs no Hub client)
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
@@ -447,10 +440,6 @@ def load_hub_repo(repo: str, revision: str | None = None, **overrides: Any) -> n
 def save_local(model: nn.Module, out_dir: str | Path, config: Mapping[str, Any],
                results: list[dict[str, Any]] | None = None) -> Path:
     """Write ``model.safetensors``, ``config.json`` (``config`` + format + weights digest) and ``README.md``."""
-    from safetensors.torch import save
-
-    from blurbench.zoo.cards import build_model_card
-
     out_dir = Path(out_dir)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     weights = out_dir / "model.safetensors"
@@ -477,7 +466,7 @@ def convert(name: str | None, checkpoint: str | Path, out_dir: str | Path, *, ar
     is recorded in it. ``prefix`` selects the sub-module of a wrapped checkpoint (``net.``). ``recipe`` records how
     the weights were made (config, command, steps) in ``config.json``.
     """
-    from blurbench.zoo.registry import ARCH_IO_RANGE
+    # breaks a real cycle: sources.py loads through this module
     from blurbench.zoo.sources import CKPT_SUFFIX, _checkpoint_network
 
     checkpoint = Path(checkpoint)
@@ -540,9 +529,7 @@ def push(directory: str | Path, repo_id: str, *, results: str | Path | None = No
     With ``results`` (a blurbench ``leaderboard.json``) the model card is rewritten first so that its
     ``model-index`` carries the measured results of ``method`` (default: the config's name).
     """
-    from huggingface_hub import HfApi
-
-    from blurbench.zoo.cards import build_model_card, entries_for_model
+    from huggingface_hub import HfApi  # deferred: huggingface_hub (a shipped or local model needs no Hub client)
 
     directory = Path(directory)
     cfg = read_config(directory)

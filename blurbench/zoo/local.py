@@ -1,4 +1,4 @@
-"""Where zoo weights live on this machine, answered offline and without torch (listing commands stay fast)."""
+"""Where zoo weights live on this machine and how the Hub is reached: no torch (listing commands stay fast)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,26 @@ from pathlib import Path
 from blurbench.cache import cache_dir
 from blurbench.zoo.registry import get_model_spec, shipped_weights_dir
 
-__all__ = ["hub_cache_dir", "weights_on_disk", "zoo_cache_dir"]
+__all__ = ["DEFAULT_ENDPOINT", "hub_cache_dir", "hub_endpoint", "hub_offline", "weights_on_disk", "zoo_cache_dir"]
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def hub_endpoint() -> str:
+    """``HF_ENDPOINT`` read now (huggingface_hub reads it once at import; we pass it explicitly each call)."""
+    from huggingface_hub import constants  # deferred: only the Hub paths need it
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def hub_offline() -> bool:
+    from huggingface_hub import constants  # deferred: only the Hub paths need it
+
+    return constants.HF_HUB_OFFLINE or _true(os.environ.get("HF_HUB_OFFLINE"))
 
 
 def hub_cache_dir() -> Path:
