@@ -121,8 +121,8 @@ def operator_reference(h: int, w: int, products: int = 20) -> dict:
         op = MotionBlur(fw, bw, tau, n)
         setup = time.perf_counter() - t0
         for _ in range(products):
-            out = op.apply(x)
-            out_t = op.adjoint(x)
+            out = op.A(x)
+            out_t = op.A_adjoint(x)
         assembled = time.perf_counter() - t0
     err = max(float((out - ref).abs().max()), float((out_t - ref_t).abs().max()))
     return {"naive": naive, "assembled": assembled, "setup": setup, "taps": 2 * n + 1, "max_abs_diff": err,

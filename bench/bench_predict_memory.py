@@ -4,7 +4,7 @@ Each run is a separate `python -m blurbench predict` process, measured with wait
 one at a time (the machine's memory is shared). The high-water mark survives fork and exec, so this parent stays
 small: photos are made and the method list is read in child processes, and it never imports torch. The reference,
 measured in the same run, is `identity` (decode, tile, encode: the floor of any method); every figure is printed
-with its ratio to it. Image-to-image methods run in tiles (blurbench.prediction.TILE with MARGIN of context);
+with its ratio to it. Image-to-image methods run in tiles (blurbench.tasks.tiling.TILE with MARGIN of context);
 kernel-estimation methods refuse images above FIELD_MAX_PIXELS with one line, so they are also measured at that
 limit. Exit code 1 if any peak is over the budget.
 
@@ -79,7 +79,8 @@ def main() -> int:
     import json
 
     FIELD_MAX_PIXELS, MARGIN, TILE, TILE_ABOVE = json.loads(_child(
-        "import json; from blurbench.prediction import FIELD_MAX_PIXELS as F, MARGIN as M, TILE as T, TILE_ABOVE as A;"
+        "import json; from blurbench.prediction import FIELD_MAX_PIXELS as F;"
+        " from blurbench.tasks.tiling import MARGIN as M, TILE as T, TILE_ABOVE as A;"
         " print(json.dumps([F, M, T, A]))"))
     registered = json.loads(_child("from blurbench.cli import main; main(['methods', '--json'])"))
     names = args.methods.split(",") if args.methods else [

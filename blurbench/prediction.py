@@ -6,10 +6,10 @@ written per batch as they come, atomically (a temporary name, renamed when compl
 every finished file and leaves no partial one.
 
 Large photos run in bounded memory: image-to-image methods (deblurring, blur detection) process an image above
-:data:`TILE_ABOVE` pixels in :data:`TILE`-pixel tiles, each with :data:`MARGIN` pixels of context on every side that
-are cropped off before the tiles are put together (a note on stdout says so). Kernel-estimation methods write
-full-size per-pixel mixing maps for one set of basis kernels, which tiles cannot share: they accept images up to
-:data:`FIELD_MAX_PIXELS` and refuse larger ones with one line, before any work. ``bench/bench_predict_memory.py``
+:data:`~blurbench.tasks.tiling.TILE_ABOVE` pixels in overlapping tiles (:mod:`blurbench.tasks.tiling`; a note on stdout
+says so), as ``evaluate`` does. Kernel-estimation methods write full-size per-pixel mixing maps for one set of basis
+kernels, which tiles cannot share: they accept images up to :data:`FIELD_MAX_PIXELS` and refuse larger ones with one
+line, before any work. ``bench/bench_predict_memory.py``
 measures the peak memory of every image method at 12 and 24 MP.
 """
 
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from blurbench.datamodules.folder import image_info
@@ -28,12 +27,8 @@ from blurbench.datamodules.inputs import FrameSequenceDataModule, ImageInputsDat
 from blurbench.errors import ConfigError
 from blurbench.failures import check_predict_paths, check_writable_dir
 from blurbench.tasks.registry import get_method
+from blurbench.tasks.tiling import run_in_tiles
 
-#: images with more pixels than this are processed in tiles by image-to-image methods (smaller ones whole)
-TILE_ABOVE = 2_500_000
-#: side of a tile's kept core, and the context added on every side (cropped off): 3 x the 33-px kernels' radius
-#: of the field-based deconvolutions' support, and well beyond the DeblurGAN generator's edge effects
-TILE, MARGIN = 1024, 96
 #: largest image a kernel-estimation method predicts on (25 full-size mixing maps plus their visualisations)
 FIELD_MAX_PIXELS = 8_000_000
 
@@ -85,30 +80,9 @@ def _check_field_size(dm: ImageInputsDataModule, method: str) -> None:
 
 
 def _tiled(step: Callable[[dict[str, Any], int], dict[str, Any]]) -> Callable[[dict[str, Any], int], dict[str, Any]]:
-    """``predict_step`` that runs ``step`` on overlapping tiles of an image above :data:`TILE_ABOVE` pixels and
-    puts together every output of the tile's size (restored image, blur score, mask) from the tiles' cores."""
+    """``predict_step`` that runs ``step`` in tiles on a large image (:func:`blurbench.tasks.tiling.run_in_tiles`)."""
 
     def predict_step(batch: dict[str, Any], batch_idx: int, *args: Any) -> dict[str, Any]:
-        image = batch["blurry"]
-        height, width = image.shape[-2:]
-        if height * width <= TILE_ABOVE:
-            return step(batch, batch_idx, *args)
-        print(f"note: {', '.join(batch['id'])}: {width}x{height} ({height * width / 1e6:.1f} MP) processed in "
-              f"{TILE}-px tiles with {MARGIN}-px overlap (bounded memory)")
-        out: dict[str, Any] = {}
-        for y0 in range(0, height, TILE):
-            for x0 in range(0, width, TILE):
-                y1, x1 = min(y0 + TILE, height), min(x0 + TILE, width)
-                ya, xa = max(0, y0 - MARGIN), max(0, x0 - MARGIN)
-                yb, xb = min(height, y1 + MARGIN), min(width, x1 + MARGIN)
-                pred = step({**batch, "blurry": image[..., ya:yb, xa:xb]}, batch_idx, *args)
-                for key, value in pred.items():
-                    if isinstance(value, torch.Tensor) and value.shape[-2:] == (yb - ya, xb - xa):
-                        if key not in out:
-                            out[key] = value.new_empty((*value.shape[:-2], height, width))
-                        out[key][..., y0:y1, x0:x1] = value[..., y0 - ya:y1 - ya, x0 - xa:x1 - xa]
-                    else:
-                        out.setdefault(key, value)
-        return out
+        return run_in_tiles(lambda b: step(b, batch_idx, *args), batch, note=True)
 
     return predict_step

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from blurbench.ops.field_loss import field_sq_distance, weighted_l1_kernel_distance, weighted_l2_kernel_distance
-from blurbench.ops.reblur import reblur
+from blurbench.ops.reblur import BlurField, reblur
 from blurbench.ops.regions import sample_blur_field
 from blurbench.tasks.blurfield import BlurFieldEstimation, blurfield_losses, kernel_error
 from blurbench.zoo.carbajal import BlurFieldNet
@@ -45,14 +45,15 @@ def test_gram_identity_equals_materialised_kernels():
     w = torch.rand(2, 6, 9, generator=g, dtype=torch.float64)
     w[0, :2] = 0  # skipped pixels must not change the L1 sum
     p1, p2 = _brute(k1, m1, k2, m2)
-    torch.testing.assert_close(field_sq_distance(k1, m1, k2, m2), ((p1 - p2) ** 2).sum((-2, -1)))
-    torch.testing.assert_close(weighted_l2_kernel_distance(k1, m1, k2, m2, w),
+    f2 = BlurField(k2, m2)
+    torch.testing.assert_close(field_sq_distance(BlurField(k1, m1), f2), ((p1 - p2) ** 2).sum((-2, -1)))
+    torch.testing.assert_close(weighted_l2_kernel_distance(BlurField(k1, m1), f2, w),
                                (((p1 - p2) ** 2).sum((-2, -1)) * w).flatten(1).sum(1))
     k1.requires_grad_(True)
     m1.requires_grad_(True)
     ref = ((p1 - p2).abs().sum((-2, -1)) * w).flatten(1).sum(1)
     ref = (((torch.einsum("nbhw,nbij->nhwij", m1, k1) - p2).abs().sum((-2, -1))) * w).flatten(1).sum(1)
-    got = weighted_l1_kernel_distance(k1, m1, k2, m2, w, chunk=7)  # several chunks, a ragged last one
+    got = weighted_l1_kernel_distance(BlurField(k1, m1), f2, w, chunk=7)  # several chunks, a ragged last one
     torch.testing.assert_close(got, ref)
     g_ref = torch.autograd.grad(ref.sum(), (k1, m1))
     g_got = torch.autograd.grad(got.sum(), (k1, m1))

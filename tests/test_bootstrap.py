@@ -122,3 +122,21 @@ def test_a_single_image_gets_no_interval():
     assert d["diff"] == 1.0 and d["lo"] is None and d["tie"] is None
     md = render_markdown(summarize(_rows("identity", [25.0]) + _rows("up", [26.0])))
     assert "+1.00 (1 unit: no interval)" in md
+
+
+def test_compare_pairs_gives_each_requested_difference_as_the_tables_do():
+    """Table 3's chain (resume − base, reblur − resume): each pair's paired difference, in the order asked, equal
+    to the one the tables compute against the same other method; pairs missing from the rows are skipped."""
+    from blurbench.leaderboard.bootstrap import compare_pairs
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(25, 3, size=9)
+    noise = rng.normal(0, 0.05, size=9)
+    rows = _rows("base", base) + _rows("resume", base + 0.3 + noise) + _rows("reblur", base + 0.31 + noise)
+    out = compare_pairs(rows, [("resume", "base"), ("reblur", "resume"), ("absent", "base")])
+    assert [(c["method"], c["other"]) for c in out] == [("resume", "base"), ("reblur", "resume")]
+    first, second = out
+    assert first["psnr"]["diff"] == pytest.approx(0.3 + noise.mean()) and not first["psnr"]["tie"]
+    assert second["psnr"]["diff"] == pytest.approx(0.01) and second["psnr"]["lo"] == pytest.approx(0.01)
+    tables = intervals(rows, references={"deblurring": "base"})[("deblurring", "resume", "motion")]["vs"]["reference"]
+    assert first["psnr"] == tables["psnr"] and first["task"] == "deblurring" and first["dataset"] == "motion"

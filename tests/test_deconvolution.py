@@ -6,7 +6,7 @@ import torch
 from blurbench.metrics import psnr
 from blurbench.ops.deconvolution import richardson_lucy, tv_deconvolution
 from blurbench.ops.finite_differences import div, grad, grad_adjoint
-from blurbench.ops.reblur import reblur
+from blurbench.ops.reblur import BlurField, reblur
 
 
 def _problem():
@@ -30,9 +30,9 @@ def _objective(u, blurry, kernels, mixing):
 def test_solvers_lower_the_reblur_objective_and_improve_psnr(solver):
     sharp, blurry, kernels, mixing = _problem()
     if solver == "rl":
-        out = richardson_lucy(blurry, kernels, mixing, iterations=30)
+        out = richardson_lucy(blurry, BlurField(kernels, mixing), iterations=30)
     else:
-        out = tv_deconvolution(blurry, kernels, mixing, weight=0.002, iterations=150)
+        out = tv_deconvolution(blurry, BlurField(kernels, mixing), weight=0.002, iterations=150)
     assert _objective(out, blurry, kernels, mixing) < 0.5 * _objective(blurry, blurry, kernels, mixing)
     assert psnr(out, sharp).item() > psnr(blurry, sharp).item() + 2.0
 

@@ -345,10 +345,11 @@ def test_tiles_put_together_equal_the_whole_image(monkeypatch):
     import torch
 
     from blurbench import prediction
+    from blurbench.tasks import tiling
 
-    monkeypatch.setattr(prediction, "TILE_ABOVE", 1000)
-    monkeypatch.setattr(prediction, "TILE", 40)
-    monkeypatch.setattr(prediction, "MARGIN", 7)
+    monkeypatch.setattr(tiling, "TILE_ABOVE", 1000)
+    monkeypatch.setattr(tiling, "TILE", 40)
+    monkeypatch.setattr(tiling, "MARGIN", 7)
     seen = []
 
     def step(batch, batch_idx):
@@ -365,6 +366,45 @@ def test_tiles_put_together_equal_the_whole_image(monkeypatch):
     for key in ("restored", "score"):
         assert torch.equal(tiled[key], whole[key]), key
     assert tiled["id"] == ["x"] and torch.equal(tiled["kernels"], torch.ones(2))
+
+
+def test_evaluate_restores_and_scores_large_images_in_tiles(monkeypatch):
+    """evaluate runs a method on tiles of a large image (every per-pixel input, e.g. the mixing maps, cropped
+    alike) and scores the whole image: the same rows as without tiles for a local method."""
+    import torch
+
+    from blurbench.tasks import tiling
+    from blurbench.tasks.base import ImageRestorationTask
+    from blurbench.tasks.detection import BlurDetectionTask
+
+    sizes = []
+
+    def local(batch):
+        x, m = batch["blurry"], batch["mixing"]
+        assert m.shape[-2:] == x.shape[-2:], "per-pixel inputs cropped with the image"
+        sizes.append(tuple(x.shape[-2:]))
+        return torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False) * m[:, :1]
+
+    class Restore(ImageRestorationTask):
+        def restore(self, batch):
+            return local(batch)
+
+    class Detect(BlurDetectionTask):
+        def blur_score(self, batch):
+            return local(batch).mean(1, keepdim=True)
+
+    g = torch.Generator().manual_seed(0)
+    batch = {"id": ["a"], "blurry": torch.rand(1, 3, 101, 87, generator=g),
+             "sharp": torch.rand(1, 3, 101, 87, generator=g), "mixing": torch.rand(1, 2, 101, 87, generator=g),
+             "kernels": torch.ones(1, 2, 5, 5) / 25, "mask": torch.rand(1, 1, 101, 87, generator=g) > 0.5}
+    whole = Restore().evaluate_batch(batch), Detect().evaluate_batch(batch)
+    monkeypatch.setattr(tiling, "TILE_ABOVE", 1000)
+    monkeypatch.setattr(tiling, "TILE", 40)
+    monkeypatch.setattr(tiling, "MARGIN", 3)
+    sizes.clear()
+    tiled = Restore().evaluate_batch(batch), Detect().evaluate_batch(batch)
+    assert len(sizes) == 2 * 9 and max(h * w for h, w in sizes) < 101 * 87
+    assert tiled == whole
 
 
 def test_kernel_estimation_refuses_images_above_its_limit(tmp_path, monkeypatch):

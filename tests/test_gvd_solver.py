@@ -55,8 +55,8 @@ def test_motion_blur_adjoint_and_assembled_matrix(half_taps):
     assert torch.allclose(render_motion_blur(torch.ones_like(x), fw, bw, tau, half_taps), torch.ones_like(x))
     # the sparse assembled operator is the same operator, its transpose the same adjoint
     mb = MotionBlur(fw, bw, tau, half_taps, adjoint=True)
-    assert torch.allclose(mb.apply(x), kx, atol=1e-12)
-    assert torch.allclose(mb.adjoint(y), kty, atol=1e-12)
+    assert torch.allclose(mb.A(x), kx, atol=1e-12)
+    assert torch.allclose(mb.A_adjoint(y), kty, atol=1e-12)
 
 
 def test_motion_blur_chunked_assembly_equals_whole_and_merges_entries():
@@ -78,11 +78,11 @@ def test_motion_blur_chunked_assembly_equals_whole_and_merges_entries():
     kx = render_motion_blur(x, fw, bw, tau, n)
     kty = render_motion_blur_adjoint(y, fw, bw, tau, n)
     for mb in (whole, chunked):
-        assert torch.allclose(mb.apply(x), kx, atol=1e-12)
-        assert torch.allclose(mb.adjoint(y), kty, atol=1e-12)
+        assert torch.allclose(mb.A(x), kx, atol=1e-12)
+        assert torch.allclose(mb.A_adjoint(y), kty, atol=1e-12)
     # the sort-built, cached transpose (the path off the CPU) is the same adjoint
     chunked._scipy = False
-    assert torch.allclose(chunked.adjoint(y), kty, atol=1e-12) and all(m is not None for m in chunked._adj)
+    assert torch.allclose(chunked.A_adjoint(y), kty, atol=1e-12) and all(m is not None for m in chunked._adj)
     # the moment operators are the per-pixel flow derivatives of the rendering
     gx, gy = central_grad(x)
     for side in ("fw", "bw"):
@@ -138,7 +138,7 @@ def test_other_linear_operators_are_adjoint():
     # the whole blur operator A = K G used by the latent solver
     sigma = 1.2 * torch.rand(t, 1, h, w, generator=g, dtype=D)
     op = BlurOperator(fw, bw, torch.full((t,), 0.6, dtype=D), 2, sigma)
-    assert _dot(op.apply(x), y) == pytest.approx(_dot(x, op.adjoint(y)), rel=1e-10)
+    assert _dot(op.A(x), y) == pytest.approx(_dot(x, op.A_adjoint(y)), rel=1e-10)
     # temporal links (N = 2, composed flows)
     links = temporal_links(fw, bw, 2)
     assert sorted(links.offsets) == [-2, -1, 1, 2] and links.count() == 2 * (t - 1) + 2 * (t - 2)

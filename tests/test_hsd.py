@@ -15,7 +15,7 @@ from blurbench.ops.hsd import (
     saturate_derivative,
     sigma_schedule,
 )
-from blurbench.ops.reblur import reblur
+from blurbench.ops.reblur import BlurField, reblur
 
 
 def _problem(noise: float = 0.002):
@@ -105,7 +105,8 @@ def test_one_hsd_step_is_a_gradient_step_on_the_saturated_objective():
     blurry = blurry.double() * 1.1  # some pixels above 1 exercise the saturation
     kernels, mixing = kernels.double(), mixing.double()
     seen = []
-    hsd_deblur(blurry, kernels, mixing, lambda x, s: x, iterations=1, alpha=0.0, callback=lambda it, x: seen.append(x))
+    hsd_deblur(blurry, BlurField(kernels, mixing, "valid"), lambda x, s: x, iterations=1, alpha=0.0,
+               callback=lambda it, x: seen.append(x))
     x0 = torch.nn.functional.pad(blurry, (4, 4, 4, 4), mode="reflect").requires_grad_(True)
     loss = 0.5 * (saturate(reblur(x0, kernels, mixing, "valid")) - blurry).pow(2).sum()
     loss.backward()
@@ -119,7 +120,8 @@ def test_hsd_without_prior_descends_monotonically():
     def record(it, x):
         values.append(((reblur(x, kernels, mixing, "valid") - blurry).pow(2).sum()).item())
 
-    hsd_deblur(blurry, kernels, mixing, lambda x, s: x, iterations=15, alpha=0.0, saturation=False, callback=record)
+    hsd_deblur(blurry, BlurField(kernels, mixing, "valid"), lambda x, s: x, iterations=15, alpha=0.0,
+               saturation=False, callback=record)
     assert all(b <= a * (1 + 1e-6) for a, b in zip(values, values[1:]))
     assert values[-1] < 0.3 * values[0]
 
@@ -128,19 +130,21 @@ def test_hsd_without_prior_descends_monotonically():
                          ids=["tv", "bilateral"])
 def test_hsd_lowers_the_reblur_objective_and_improves_psnr(denoiser):
     sharp, blurry, kernels, mixing = _problem()
-    out = hsd_deblur(blurry, kernels, mixing, denoiser, iterations=30)
+    out = hsd_deblur(blurry, BlurField(kernels, mixing, "valid"), denoiser, iterations=30)
     assert out.shape == blurry.shape
-    before = reblur_objective(blurry, blurry, kernels, mixing).item()
-    assert reblur_objective(out, blurry, kernels, mixing).item() < 0.5 * before
+    before = reblur_objective(blurry, blurry, BlurField(kernels, mixing)).item()
+    assert reblur_objective(out, blurry, BlurField(kernels, mixing)).item() < 0.5 * before
     assert psnr(out.clamp(0, 1), sharp).item() > psnr(blurry, sharp).item() + 2.0
 
 
 def test_hsd_rejects_bad_arguments():
     _, blurry, kernels, mixing = _problem()
     with pytest.raises(ValueError, match="alpha"):
-        hsd_deblur(blurry, kernels, mixing, TVDenoiser(), alpha=1.5)
+        hsd_deblur(blurry, BlurField(kernels, mixing, "valid"), TVDenoiser(), alpha=1.5)
     with pytest.raises(ValueError, match="too small"):
-        hsd_deblur(blurry[..., :4, :4], kernels, mixing[..., :4, :4], TVDenoiser())
+        hsd_deblur(blurry[..., :4, :4], BlurField(kernels, mixing[..., :4, :4], "valid"), TVDenoiser())
+    with pytest.raises(ValueError, match="'valid' BlurField"):
+        hsd_deblur(blurry, BlurField(kernels, mixing), TVDenoiser())
 
 
 # ------------------------------------------------------------------------------------------- methods
@@ -158,8 +162,9 @@ def test_registered_oracle_hsd_improves_psnr_on_the_builtin_suite():
         batch = collate([ds[i]])
         restored = method.restore(batch).clamp(0, 1)
         assert psnr(restored, batch["sharp"]).item() > psnr(batch["blurry"], batch["sharp"]).item() + 1.5
-        before = reblur_objective(batch["blurry"], batch["blurry"], batch["kernels"], batch["mixing"]).item()
-        assert reblur_objective(restored, batch["blurry"], batch["kernels"], batch["mixing"]).item() < before
+        field = BlurField(batch["kernels"], batch["mixing"])
+        assert reblur_objective(restored, batch["blurry"], field).item() < reblur_objective(
+            batch["blurry"], batch["blurry"], field).item()
 
 
 @pytest.mark.parametrize("solver", ["rl", "tv", "hsd"])

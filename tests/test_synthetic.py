@@ -150,6 +150,32 @@ def test_field_is_reproducible_and_validates_arguments():
         sample_blur_field(64, 64, rng=np.random.default_rng(0), bank=_linear_bank(), kernel_size=17)
 
 
+def test_sharp_regions_and_object_segments():
+    """sharp_prob leaves whole regions sharp (delta kernels) and segment_kinds gives segments their own kinds,
+    while the default settings draw nothing extra (the built-in benchmark's fields must not change)."""
+    base = sample_blur_field(64, 80, rng=np.random.default_rng(3), kernel_size=17, max_segments=3, min_segments=2)
+    again = sample_blur_field(64, 80, rng=np.random.default_rng(3), kernel_size=17, max_segments=3, min_segments=2,
+                              sharp_prob=0.0, segment_kinds=None)
+    np.testing.assert_array_equal(base.kernels, again.kernels)
+    bank = _linear_bank()
+    delta = delta_kernel(K)
+    in_bank = lambda k: any(np.array_equal(k, b) for b in bank.kernels)  # noqa: E731
+    sharp_seen = blurred_seen = 0
+    for seed in range(30):
+        f = sample_blur_field(64, 80, rng=np.random.default_rng(seed), kernel_size=K, max_segments=3,
+                              min_segments=1, bank=bank, sharp_prob=0.5, segment_kinds=("object",))
+        n_active = 1 + len(f.segments)
+        is_delta = [np.array_equal(k, delta) for k in f.kernels[:n_active]]
+        sharp_seen += sum(is_delta)
+        blurred_seen += n_active - sum(is_delta)
+        assert is_delta[0] or in_bank(f.kernels[0])  # the background still comes from the bank
+        assert all(d or not in_bank(k) for k, d in zip(f.kernels[1:n_active], is_delta[1:], strict=True))
+        np.testing.assert_allclose(f.mixing.sum(0), 1.0, atol=1e-5)
+    assert 0.3 < sharp_seen / (sharp_seen + blurred_seen) < 0.7  # about half the regions, both kinds present
+    with pytest.raises(ValueError, match="sharp_prob"):
+        sample_blur_field(64, 64, rng=np.random.default_rng(0), sharp_prob=1.5)
+
+
 # ------------------------------------------------------------------------------------------ datamodule
 def _texture(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     img = (rng.random((h, w, 3)) * 255).astype(np.uint8)

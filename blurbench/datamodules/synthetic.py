@@ -213,6 +213,7 @@ class SyntheticBlurDataset(Dataset):
         kernel_kinds: Sequence[str] = ("camera_shake",), noise_sigma: float = 0.0, gamma: float = 1.0,
         seed: int = 0, dead_leaves: float = 0.0, dead_leaves_args: dict[str, Any] | None = None,
         augment: bool = False, min_texture: float = 0.0, max_redraws: int = 10, quantize: bool = False,
+        segment_kinds: Sequence[str] | None = None, sharp_prob: float = 0.0,
     ) -> None:
         if not 0.0 <= dead_leaves <= 1.0:
             raise ValueError(f"dead_leaves is a share of samples in [0, 1], got {dead_leaves}")
@@ -239,6 +240,8 @@ class SyntheticBlurDataset(Dataset):
         self.min_texture = min_texture if train else 0.0
         self.max_redraws = max_redraws
         self.quantize = quantize
+        self.segment_kinds = None if segment_kinds is None else tuple(segment_kinds)
+        self.sharp_prob = sharp_prob
 
     def __len__(self) -> int:
         return len(self.items)
@@ -296,7 +299,7 @@ class SyntheticBlurDataset(Dataset):
         field = sample_blur_field(
             ho, wo, rng=rng, kernel_size=k, max_segments=self.max_segments, num_kernels=self.num_kernels,
             segmentation=labels, bank=self.bank, min_segment_area=self.min_segment_area,
-            kernel_kinds=self.kernel_kinds,
+            kernel_kinds=self.kernel_kinds, segment_kinds=self.segment_kinds, sharp_prob=self.sharp_prob,
         )
         sharp_t = torch.from_numpy(np.ascontiguousarray(sharp.transpose(2, 0, 1))).float().div_(255.0)
         kernels = torch.from_numpy(field.kernels)
@@ -370,6 +373,8 @@ class SyntheticBlurDataModule(L.LightningDataModule):
         dead_leaves, dead_leaves_args, augment, min_texture, quantize: training sources and augmentation (see the
             module docstring); the defaults change nothing.
         builtin_val: serve this built-in dataset's ``val`` split as the val loader (batch 1, full images).
+        segment_kinds, sharp_prob: moving objects with their own kernel kinds, and regions left sharp (every
+            split; :func:`blurbench.ops.regions.sample_blur_field`). The defaults are the paper's §3.3 data.
     """
 
     def __init__(
@@ -382,6 +387,7 @@ class SyntheticBlurDataModule(L.LightningDataModule):
         num_workers: int = 0, samples_per_epoch: int | None = None, seed: int = 0,
         dead_leaves: float = 0.0, dead_leaves_args: dict[str, Any] | None = None, augment: bool = False,
         min_texture: float = 0.0, quantize: bool = False, builtin_val: str | None = None,
+        segment_kinds: Sequence[str] | None = None, sharp_prob: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -432,6 +438,7 @@ class SyntheticBlurDataModule(L.LightningDataModule):
                 kernel_size=hp.kernel_size, max_segments=hp.max_segments, num_kernels=hp.num_kernels,
                 min_segment_area=hp.min_segment_area, bank=self._bank, kernel_kinds=hp.kernel_kinds,
                 noise_sigma=hp.noise_sigma, gamma=hp.gamma, seed=hp.seed, quantize=hp.quantize,
+                segment_kinds=hp.segment_kinds, sharp_prob=hp.sharp_prob,
                 **({"dead_leaves": hp.dead_leaves, "dead_leaves_args": hp.dead_leaves_args, "augment": hp.augment,
                     "min_texture": hp.min_texture} if train else {}),
             )

@@ -105,6 +105,27 @@ def intervals(rows: list[dict[str, Any]], resamples: int = DEFAULT_RESAMPLES, se
     return out
 
 
+def compare_pairs(rows: list[dict[str, Any]], pairs: list[tuple[str, str]], resamples: int = DEFAULT_RESAMPLES,
+                  seed: int = DEFAULT_SEED, level: float = LEVEL) -> list[dict[str, Any]]:
+    """Paired differences ``a − b`` for each ``(a, b)`` of ``pairs``, per (task, dataset) holding both methods.
+
+    Returns ``[{"task", "dataset", "method": a, "other": b, metric: {"diff", "lo", "hi", "tie", "n"}, ...}]`` in
+    the order of ``pairs`` (the same draws as :func:`intervals`, so the numbers match the tables').
+    """
+    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        groups[(r.get("task", "deblurring"), r["dataset"])][r["method"]].append(r)
+    out = []
+    for a, b in pairs:
+        for (task, dataset), by_method in sorted(groups.items()):
+            if a in by_method and b in by_method:
+                group = _Group(task, dataset, {a: by_method[a], b: by_method[b]}, resamples, seed, {})
+                cmp = group.compare(a, b, level)
+                other = cmp.pop("method")
+                out.append({"task": task, "dataset": dataset, "method": a, "other": other, **cmp})
+    return out
+
+
 class _Group:
     """The methods of one (task, dataset); one draw matrix per (metric, unit set), shared by paired comparisons."""
 

@@ -17,6 +17,10 @@ same curve. An image without blurred pixels has no AP (NaN; it is left out of th
 
 IoU and F1 use the binary mask ``score ≥ threshold`` (default 0.5): ``IoU = TP / (TP + FP + FN)``,
 ``F1 = 2 TP / (2 TP + FP + FN)``, both 1 when prediction and ground truth are both empty.
+
+The values come from torchmetrics' functional binary metrics (``binary_average_precision`` with exact
+thresholds, ``binary_jaccard_index``, ``binary_f1_score``), applied per image; they equal scikit-learn's to float
+rounding (``tests/test_detection.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import math
 import torch
 from torch import Tensor
 from torchmetrics import Metric
+from torchmetrics.functional.classification import binary_average_precision, binary_f1_score, binary_jaccard_index
 
 __all__ = ["AP_CONVENTION", "BlurF1", "BlurIoU", "MeanAveragePrecision", "average_precision", "detection_metrics",
            "f1_score", "iou"]
@@ -45,18 +50,10 @@ def _flat(score: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _ap_1d(s: Tensor, t: Tensor) -> float:
-    positives = int(t.sum())
-    if positives == 0:
-        return math.nan
-    order = torch.argsort(s, descending=True, stable=True)
-    s, t = s[order], t[order]
-    tp = torch.cumsum(t, 0, dtype=torch.float64)
-    last = torch.cat([torch.nonzero(s[1:] != s[:-1]).flatten(), s.new_tensor([s.numel() - 1]).long()])
-    tp_at = tp[last]
-    precision = tp_at / (last + 1).double()
-    recall = tp_at / positives
-    gain = torch.diff(recall, prepend=recall.new_zeros(1))
-    return float((gain * precision).sum())
+    if not bool(t.any()):
+        return math.nan  # torchmetrics would warn and give NaN: no recall without positives
+    # scores pass as they are: torchmetrics applies a sigmoid to values outside [0, 1], which keeps their order
+    return float(binary_average_precision(s, t.long(), thresholds=None))
 
 
 def average_precision(score: Tensor, target: Tensor) -> Tensor:
@@ -71,24 +68,23 @@ def average_precision(score: Tensor, target: Tensor) -> Tensor:
     return torch.tensor([_ap_1d(si, ti) for si, ti in zip(s, t)], dtype=torch.float64)
 
 
-def _counts(score: Tensor, target: Tensor, threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+def _binary(score: Tensor, target: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    # the mask is formed here (score >= threshold) so that torchmetrics sees labels, never scores it would
+    # threshold with '>' or pass through a sigmoid
     s, t = _flat(score, target)
-    p = s >= threshold
-    return (p & t).sum(1).double(), (p & ~t).sum(1).double(), (~p & t).sum(1).double()
+    return (s >= threshold).long(), t.long()
 
 
 def iou(score: Tensor, target: Tensor, threshold: float = 0.5) -> Tensor:
     """Per-image IoU of ``score ≥ threshold`` with ``target > 0.5``; [N] float64 (1 when both are empty)."""
-    tp, fp, fn = _counts(score, target, threshold)
-    den = tp + fp + fn
-    return torch.where(den > 0, tp / den.clamp_min(1), torch.ones_like(den))
+    p, t = _binary(score, target, threshold)
+    return torch.stack([binary_jaccard_index(pi, ti, zero_division=1.0) for pi, ti in zip(p, t)]).double()
 
 
 def f1_score(score: Tensor, target: Tensor, threshold: float = 0.5) -> Tensor:
     """Per-image F1 (Dice) of ``score ≥ threshold`` with ``target > 0.5``; [N] float64 (1 when both are empty)."""
-    tp, fp, fn = _counts(score, target, threshold)
-    den = 2 * tp + fp + fn
-    return torch.where(den > 0, 2 * tp / den.clamp_min(1), torch.ones_like(den))
+    p, t = _binary(score, target, threshold)
+    return binary_f1_score(p, t, multidim_average="samplewise", zero_division=1.0).double().reshape(-1)
 
 
 def detection_metrics(score: Tensor, target: Tensor, threshold: float = 0.5) -> list[dict[str, float]]:

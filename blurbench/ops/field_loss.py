@@ -1,7 +1,8 @@
 """Distances between blur fields, computed without forming the [H, W, K, K] per-pixel kernels at full size.
 
-A field (kernels ``k_b`` [N, B, K, K], mixing ``m_b`` [N, B, H, W]) defines a kernel at every pixel
-``k_x = sum_b m_b(x) k_b``. Two fields on the same H × W grid (their B may differ) are compared pixel by pixel.
+A field (:class:`blurbench.ops.reblur.BlurField`: kernels ``k_b`` [N, B, K, K], mixing ``m_b`` [N, B, H, W])
+defines a kernel at every pixel ``k_x = sum_b m_b(x) k_b``. Two fields on the same H × W grid (their B may differ)
+are compared pixel by pixel; their boundary models (``padding``) play no part.
 
 Squared L2 (exact, memory O(N·H·W·(B1 + B2)) plus the B × B Gram matrices)::
 
@@ -20,10 +21,14 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from blurbench.ops.reblur import BlurField
+
 __all__ = ["field_sq_distance", "weighted_l1_kernel_distance", "weighted_l2_kernel_distance"]
 
 
-def _check(k1: Tensor, m1: Tensor, k2: Tensor, m2: Tensor) -> None:
+def _check(f1: BlurField, f2: BlurField) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The two fields' (kernels, mixing, kernels, mixing), checked to be comparable."""
+    k1, m1, k2, m2 = f1.kernels, f1.mixing, f2.kernels, f2.mixing
     if k1.dim() != 4 or k2.dim() != 4 or m1.dim() != 4 or m2.dim() != 4:
         raise ValueError("kernels must be [N, B, K, K] and mixing [N, B, H, W]")
     if k1.shape[-2:] != k2.shape[-2:]:
@@ -33,15 +38,16 @@ def _check(k1: Tensor, m1: Tensor, k2: Tensor, m2: Tensor) -> None:
     if k1.shape[:2] != m1.shape[:2] or k2.shape[:2] != m2.shape[:2]:
         raise ValueError(f"kernels and mixing disagree on N or B: {tuple(k1.shape)}/{tuple(m1.shape)}, "
                          f"{tuple(k2.shape)}/{tuple(m2.shape)}")
+    return k1, m1, k2, m2
 
 
-def field_sq_distance(k1: Tensor, m1: Tensor, k2: Tensor, m2: Tensor) -> Tensor:
+def field_sq_distance(f1: BlurField, f2: BlurField) -> Tensor:
     """Per-pixel squared L2 distance ``||k1_x - k2_x||²`` [N, H, W] via the Gram identity (module docstring).
 
     Differentiable. May be slightly negative (≈ -1e-7 in float32) from cancellation where the fields agree;
     clamp before a square root.
     """
-    _check(k1, m1, k2, m2)
+    k1, m1, k2, m2 = _check(f1, f2)
     a, b = k1.flatten(2), k2.flatten(2)  # [N, B, K²]
     g11 = a @ a.transpose(1, 2)
     g12 = a @ b.transpose(1, 2)
@@ -52,10 +58,9 @@ def field_sq_distance(k1: Tensor, m1: Tensor, k2: Tensor, m2: Tensor) -> Tensor:
     return q11 - 2 * q12 + q22
 
 
-def weighted_l2_kernel_distance(k1: Tensor, m1: Tensor, k2: Tensor, m2: Tensor, weights: Tensor | None = None
-                                ) -> Tensor:
+def weighted_l2_kernel_distance(f1: BlurField, f2: BlurField, weights: Tensor | None = None) -> Tensor:
     """``sum_x w(x) ||k1_x - k2_x||²`` per sample [N] (``weights`` [N, H, W]; None = 1 everywhere)."""
-    d = field_sq_distance(k1, m1, k2, m2)
+    d = field_sq_distance(f1, f2)
     return (d if weights is None else d * weights).flatten(1).sum(1)
 
 
@@ -64,14 +69,14 @@ def _l1_chunk(a: Tensor, m1: Tensor, b: Tensor, m2: Tensor, w: Tensor) -> Tensor
     return ((a.t() @ m1 - b.t() @ m2).abs().sum(0) * w).sum()
 
 
-def weighted_l1_kernel_distance(k1: Tensor, m1: Tensor, k2: Tensor, m2: Tensor, weights: Tensor | None = None,
-                                chunk: int = 4096) -> Tensor:
+def weighted_l1_kernel_distance(f1: BlurField, f2: BlurField, weights: Tensor | None = None, chunk: int = 4096
+                                ) -> Tensor:
     """``sum_x w(x) sum_taps |k1_x - k2_x|`` per sample [N], in chunks of ``chunk`` pixels (bounded memory).
 
     Each chunk runs under :func:`torch.utils.checkpoint.checkpoint`, so autograd keeps only the chunk's inputs
     and recomputes its [K², chunk] kernels during backward (see the module docstring for the bound).
     """
-    _check(k1, m1, k2, m2)
+    k1, m1, k2, m2 = _check(f1, f2)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     n = k1.shape[0]

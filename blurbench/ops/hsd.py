@@ -1,7 +1,7 @@
 """Model-based deblurring with a denoiser prior (Carbajal et al. 2021, §4): hybrid steepest descent (HSD).
 
 Problem: ``û = argmin_u L(u) = ‖S(A u) − v‖²`` subject to ``û = H_σ(û)``, with ``A`` the space-varying re-blur
-of :func:`blurbench.ops.reblur.reblur` (cross-correlation, kernels [N, B, K, K], mixing maps [N, B, H, W]), ``S``
+:class:`blurbench.ops.reblur.BlurField` (cross-correlation, kernels [N, B, K, K], mixing maps [N, B, H, W]), ``S``
 an optional soft saturation and ``H_σ`` a denoiser (:mod:`blurbench.ops.denoisers`, or DRUNet).
 
 Iteration, as in the authors' submission code (NonUniformBlurKernelEstimation commit 35cf738,
@@ -9,7 +9,8 @@ Iteration, as in the authors' submission code (NonUniformBlurKernelEstimation co
 ``lambda_reblur 1``, ``use_clamp 0``):
 
 1. ``x₀`` = the blurry image reflect-padded by ``((K−1)//2, K//2)``; the unknown is this larger sharp image and
-   ``A`` is the 'valid' re-blur, so the border needs no boundary assumption. The result is cropped back.
+   ``A`` is the 'valid' re-blur (``BlurField(kernels, mixing, "valid")``, mixing at the blurry size), so the
+   border needs no boundary assumption. The result is cropped back.
 2. Every iteration, a gradient step ``x ← x − τ Aᵀ[(S(Ax) − v) ⊙ S'(Ax)]``. The official step is
    ``λ·H·W·∇ mean((S(Ax) − v)²)`` = ``(2λ/C) Aᵀ[...]``, so ``τ = 2/C`` (2/3 for RGB) by default;
    ``‖A‖ ≤ 1`` (every output is a convex combination of inputs) keeps any ``τ < 2`` stable.
@@ -36,7 +37,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from blurbench.ops.denoisers import Denoiser
-from blurbench.ops.reblur import pad_sizes, reblur, reblur_adjoint
+from blurbench.ops.linear_operator import LinearOperator
+from blurbench.ops.reblur import BlurField, pad_sizes
 
 __all__ = ["denoiser_calls", "hsd_deblur", "reblur_objective", "saturate", "saturate_derivative", "sigma_schedule"]
 
@@ -77,16 +79,15 @@ def saturate_derivative(v: Tensor) -> Tensor:
     return torch.where((v < 1.5) & (saturate(v) > 0), d, torch.zeros_like(d))
 
 
-def reblur_objective(sharp: Tensor, blurry: Tensor, kernels: Tensor, mixing: Tensor, padding: str = "reflect",
-                     saturation: bool = False) -> Tensor:
-    """Per-image data term ``‖S(A u) − v‖²`` (sum over pixels and channels), [N]."""
-    r = reblur(sharp, kernels, mixing, padding)
+def reblur_objective(sharp: Tensor, blurry: Tensor, op: LinearOperator, saturation: bool = False) -> Tensor:
+    """Per-image data term ``‖S(A u) − v‖²`` (sum over pixels and channels), [N]; ``op`` is ``A``."""
+    r = op.A(sharp)
     r = saturate(r) if saturation else r
     return (r - blurry).pow(2).flatten(1).sum(1)
 
 
 def hsd_deblur(
-    blurry: Tensor, kernels: Tensor, mixing: Tensor, denoiser: Denoiser, iterations: int = 30, stages: int = 15,
+    blurry: Tensor, field: BlurField, denoiser: Denoiser, iterations: int = 30, stages: int = 15,
     sigma_first: float = 49.0 / 255, sigma_last: float = 7.65 / 255, sigma_ratio: float = 2.0, alpha: float = 0.9,
     step: float | None = None, saturation: bool = True, clamp: bool = False,
     callback: Callable[[int, Tensor], None] | None = None,
@@ -94,7 +95,9 @@ def hsd_deblur(
     """Hybrid steepest descent with a denoiser prior (see the module docstring for the exact iteration).
 
     Args:
-        blurry: [N, C, H, W] in [0, 1]. kernels: [N, B, K, K]; mixing: [N, B, H, W] (the blurry size).
+        blurry: [N, C, H, W] in [0, 1].
+        field: ``BlurField(kernels [N, B, K, K], mixing [N, B, H, W] (the blurry size), "valid")``: maps the
+            unknown, the sharp image with a K − 1 border, to the blurry image.
         denoiser: ``denoiser(x, sigma)`` with x in [0, 1] units and sigma a float in [0, 1] units.
         iterations: gradient steps (official 30). stages: denoiser noise levels (official 15).
         sigma_first, sigma_last, sigma_ratio: the schedule of :func:`sigma_schedule`.
@@ -110,7 +113,10 @@ def hsd_deblur(
         raise ValueError(f"blurry must be [N, C, H, W], got shape {tuple(blurry.shape)}")
     if iterations < 1 or stages < 1 or not 0 <= alpha <= 1:
         raise ValueError("need iterations >= 1, stages >= 1 and 0 <= alpha <= 1")
-    k = kernels.shape[-1]
+    if field.padding != "valid":
+        raise ValueError(f"hsd_deblur solves for the sharp image with a K - 1 border: pass a 'valid' BlurField, "
+                         f"got padding {field.padding!r}")
+    k = field.kernel_size
     before, after = pad_sizes(k)
     h, w = blurry.shape[-2:]
     if max(before, after) >= min(h, w):
@@ -120,9 +126,9 @@ def hsd_deblur(
     calls = denoiser_calls(iterations, stages)
     x = F.pad(blurry, (before, after, before, after), mode="reflect")
     for it in range(iterations):
-        ax = reblur(x, kernels, mixing, "valid")
+        ax = field.A(x)
         r = (saturate(ax) - blurry) * saturate_derivative(ax) if saturation else ax - blurry
-        x = x - tau * reblur_adjoint(r, kernels, mixing, "valid")
+        x = x - tau * field.A_adjoint(r)
         if clamp:
             x = x.clamp(0, 1)
         if it in calls:

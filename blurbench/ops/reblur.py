@@ -21,7 +21,9 @@ Padding modes (``PADDINGS``):
 the same map on the fastest path for the problem and the machine, chosen at run time (the tiled FFT engine of
 :mod:`blurbench.ops.reblur_fft` in several variants, or the direct one; see
 :mod:`blurbench.ops.reblur_autotune`, ``BLURBENCH_REBLUR_PATH`` forces one); ``reblur_adjoint`` is its exact
-adjoint, including the adjoint of the padding.
+adjoint, including the adjoint of the padding. :class:`BlurField` is the same forward model as a
+:class:`~blurbench.ops.linear_operator.LinearOperator` (``A`` = ``reblur``, ``A_adjoint`` = ``reblur_adjoint``), the
+form every solver and loss takes.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from blurbench.ops import reblur_autotune as autotune
+from blurbench.ops.linear_operator import LinearOperator
 from blurbench.ops.reblur_autotune import Path
 from blurbench.ops.reblur_fft import Plan, pad, pad_adjoint, pad_sizes, tile_pass
 
-__all__ = ["PADDINGS", "pad_sizes", "pixel_kernels", "problem_key", "reblur", "reblur_adjoint", "reblur_reference"]
+__all__ = ["PADDINGS", "BlurField", "pad_sizes", "pixel_kernels", "problem_key", "reblur", "reblur_adjoint",
+           "reblur_reference"]
 
 PADDINGS = ("reflect", "replicate", "zeros", "valid")
 
@@ -272,6 +276,49 @@ def reblur_adjoint(blurry: Tensor, kernels: Tensor, mixing: Tensor, padding: str
     sharp_hw = (ho + k - 1, wo + k - 1) if padding == "valid" else (ho, wo)
     _check(sharp_hw, blurry, kernels, mixing, padding, "blurry")
     return _call("adjoint", blurry, kernels, mixing, padding)
+
+
+# ---------------------------------------------------------------------------------------------- operator
+class BlurField(LinearOperator):
+    """The blur field as a linear operator: ``A u = reblur(u, kernels, mixing, padding)``, ``Aᵀ = reblur_adjoint``.
+
+    ``kernels`` [N, B, K, K], ``mixing`` [N, B, Ho, Wo] at the OUTPUT (blurry) size; ``padding`` one of
+    ``PADDINGS`` (with ``"valid"`` the input is (Ho + K − 1)×(Wo + K − 1)). Uniform blur is the case B = 1 with
+    mixing maps of ones (:meth:`uniform`). Holds references to the tensors (no copy), so gradients flow into them.
+    """
+
+    def __init__(self, kernels: Tensor, mixing: Tensor, padding: str = "reflect") -> None:
+        if padding not in PADDINGS:
+            raise ValueError(f"unknown padding {padding!r}; expected one of {PADDINGS}")
+        self.kernels, self.mixing, self.padding = kernels, mixing, padding
+
+    @classmethod
+    def uniform(cls, kernel: Tensor, size: tuple[int, int], padding: str = "reflect") -> BlurField:
+        """One kernel everywhere: ``kernel`` [K, K] or [N, K, K], blurry size ``size`` (Ho, Wo)."""
+        k = kernel[None] if kernel.dim() == 2 else kernel
+        return cls(k[:, None], k.new_ones(k.shape[0], 1, *size), padding)
+
+    @property
+    def kernel_size(self) -> int:
+        """K."""
+        return self.kernels.shape[-1]
+
+    def with_padding(self, padding: str) -> BlurField:
+        """The same kernels and maps with another boundary model."""
+        return BlurField(self.kernels, self.mixing, padding)
+
+    def interior(self) -> BlurField:
+        """The field restricted to the output pixels whose K×K support lies inside an image of the mixing's size:
+        mixing centre-cropped by ``pad_sizes(K)``, ``"valid"`` (maps Ho×Wo to (Ho − K + 1)×(Wo − K + 1))."""
+        before, after = pad_sizes(self.kernel_size)
+        h, w = self.mixing.shape[-2:]
+        return BlurField(self.kernels, self.mixing[..., before:h - after, before:w - after], "valid")
+
+    def A(self, x: Tensor) -> Tensor:
+        return reblur(x, self.kernels, self.mixing, self.padding)
+
+    def A_adjoint(self, y: Tensor) -> Tensor:
+        return reblur_adjoint(y, self.kernels, self.mixing, self.padding)
 
 
 # --------------------------------------------------------------------------------------- pixel kernels

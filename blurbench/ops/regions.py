@@ -194,7 +194,8 @@ def sample_blur_field(
     num_kernels: int | None = None, segmentation: np.ndarray | Sequence[np.ndarray] | None = None,
     bank: KernelBank | None = None, min_segment_area: int = 400,
     kernel_kinds: Sequence[str] = ("camera_shake",), min_segments: int = 0,
-    kernel_params: KernelParams | None = None,
+    kernel_params: KernelParams | None = None, segment_kinds: Sequence[str] | None = None,
+    sharp_prob: float = 0.0,
 ) -> BlurField:
     """Sample a blur field of output size ``height x width`` (see the module docstring for the maths).
 
@@ -209,6 +210,11 @@ def sample_blur_field(
             segments are picked (:func:`segments_from_label_map`); or a sequence / [S, H, W] array of bool
             masks at the blurry size, used as given (the first ``max_segments``) in that front-to-back order.
         bank: draw kernels from this bank; None generates ``kernel_kinds`` on the fly.
+        segment_kinds: draw the segments' kernels on the fly from these kinds (e.g. ``("object",)``: objects
+            moving on their own) instead of from ``bank``/``kernel_kinds``; None: like the background.
+        sharp_prob: each region (background and every segment) independently stays sharp (delta kernel) with
+            this probability, so that images with sharp and blurred parts occur (blur detection needs them).
+            0 and None draw nothing extra from ``rng``: fields of the default settings never change.
     """
     if height <= 0 or width <= 0:
         raise ValueError(f"height and width must be positive, got {height}x{width}")
@@ -217,6 +223,8 @@ def sample_blur_field(
     if num_kernels is not None and num_kernels < 1 + max_segments:
         raise ValueError(f"num_kernels={num_kernels} cannot hold the background and {max_segments} segments; "
                          f"use num_kernels >= {1 + max_segments}")
+    if not 0.0 <= sharp_prob <= 1.0:
+        raise ValueError(f"sharp_prob is a probability in [0, 1], got {sharp_prob}")
     if bank is not None and bank.size != kernel_size:
         raise ValueError(f"kernel bank holds {bank.size}x{bank.size} kernels but kernel_size={kernel_size}")
 
@@ -246,6 +254,12 @@ def sample_blur_field(
         kernels = bank.sample(rng, n_active)
     else:
         kernels = random_kernels(n_active, kernel_size, rng=rng, kinds=kernel_kinds, params=kernel_params)
+    if segment_kinds is not None and n_seg:
+        kernels = np.array(kernels, copy=True)
+        kernels[1:] = random_kernels(n_seg, kernel_size, rng=rng, kinds=segment_kinds, params=kernel_params)
+    if sharp_prob > 0:
+        kernels = np.array(kernels, copy=True)
+        kernels[rng.random(n_active) < sharp_prob] = delta_kernel(kernel_size)
 
     # ----------------------------------------------------------------------- alpha-over compositing
     b = n_active if num_kernels is None else num_kernels

@@ -16,6 +16,7 @@ import torch
 
 from blurbench.io import write_image
 from blurbench.metrics.image import psnr, ssim
+from blurbench.tasks.tiling import run_in_tiles
 
 
 def _sync(device: torch.device) -> None:
@@ -84,7 +85,8 @@ class ImageRestorationTask(EvaluationTask):
         raise NotImplementedError
 
     def evaluate_batch(self, batch: dict[str, Any]) -> list[dict[str, float]]:
-        restored = self.restore(batch).clamp(0, 1)
+        # large images are restored in overlapping tiles (bounded memory, as predict does) and scored whole
+        restored = run_in_tiles(self.restore, batch).clamp(0, 1)
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "score"):
             return datamodule.score(restored, batch)  # the dataset's official protocol

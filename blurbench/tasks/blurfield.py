@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from blurbench.errors import DataError
 from blurbench.metrics.image import psnr
 from blurbench.ops.field_loss import field_sq_distance, weighted_l1_kernel_distance, weighted_l2_kernel_distance
-from blurbench.ops.reblur import reblur
+from blurbench.ops.reblur import BlurField
 from blurbench.ops.visualize import basis_grid, kernel_field_image, mixing_grid
 from blurbench.tasks.distributed import detect_unused_parameters
 
@@ -61,7 +61,8 @@ _NEEDED = ("sharp", "blurry", "kernels", "mixing", "weights")
 
 def kernel_error(pred_kernels: Tensor, pred_mixing: Tensor, kernels: Tensor, mixing: Tensor) -> Tensor:
     """Per-sample mean over pixels of ``||k̂_x - k_x||₂`` [N] (Gram identity, computed in float64)."""
-    d = field_sq_distance(pred_kernels.double(), pred_mixing.double(), kernels.double(), mixing.double())
+    d = field_sq_distance(BlurField(pred_kernels.double(), pred_mixing.double()),
+                          BlurField(kernels.double(), mixing.double()))
     return d.clamp_min(0).sqrt().flatten(1).mean(1)
 
 
@@ -93,14 +94,15 @@ def blurfield_losses(sharp: Tensor, blurry: Tensor, pred_kernels: Tensor, pred_m
     n = blurry.shape[0]
     lin_sharp = sharp.clamp_min(0).pow(gamma) if gamma != 1 else sharp
     lin_blurry = blurry.clamp_min(0).pow(gamma) if gamma != 1 else blurry
-    reblurred = reblur(lin_sharp, pred_kernels, pred_mixing, padding="valid")
+    pred, gt = BlurField(pred_kernels, pred_mixing, "valid"), BlurField(kernels, mixing, "valid")
+    reblurred = pred.A(lin_sharp)
     reblur_loss = ((reblurred - lin_blurry).pow(2) * weights[:, None]).sum() / n
     if norm == "l2":
-        per = weighted_l2_kernel_distance(pred_kernels, pred_mixing, kernels, mixing, weights)
+        per = weighted_l2_kernel_distance(pred, gt, weights)
     else:
         if l1_pixels is not None:
             weights = _subsample_weights(weights, l1_pixels)
-        per = weighted_l1_kernel_distance(pred_kernels, pred_mixing, kernels, mixing, weights, chunk=l1_chunk)
+        per = weighted_l1_kernel_distance(pred, gt, weights, chunk=l1_chunk)
     return reblur_loss, per.sum() / n, reblurred
 
 

@@ -18,6 +18,7 @@ from blurbench.errors import ConfigError, DataError
 from blurbench.ops.deconvolution import richardson_lucy, tv_deconvolution
 from blurbench.ops.denoisers import BilateralDenoiser, TVDenoiser
 from blurbench.ops.hsd import hsd_deblur
+from blurbench.ops.reblur import BlurField
 from blurbench.tasks.base import ImageRestorationTask
 from blurbench.zoo import load
 
@@ -100,7 +101,10 @@ class FieldDeblurring(ImageRestorationTask):
         blurry = batch["blurry"]
         kernels, mixing = self.blur_field(batch)
         if self.solver == "rl":
-            return richardson_lucy(blurry, kernels, mixing, iterations=self.iterations, **self.solver_args)
+            return richardson_lucy(blurry, BlurField(kernels, mixing), iterations=self.iterations, **self.solver_args)
         if self.solver == "tv":
-            return tv_deconvolution(blurry, kernels, mixing, iterations=self.iterations, **self.solver_args)
-        return hsd_deblur(blurry, kernels, mixing, self.denoiser, iterations=self.iterations, **self.solver_args)
+            return tv_deconvolution(blurry, BlurField(kernels, mixing), iterations=self.iterations,
+                                    **self.solver_args)
+        # HSD's unknown is the sharp image with a K - 1 border: the 'valid' model of the same field
+        return hsd_deblur(blurry, BlurField(kernels, mixing, "valid"), self.denoiser, iterations=self.iterations,
+                          **self.solver_args)

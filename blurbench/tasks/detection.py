@@ -20,6 +20,7 @@ from blurbench.metrics.detection import detection_metrics
 from blurbench.ops.detection import DEFAULT_NORM_THRESHOLD, blur_score, laplacian_blur_score
 from blurbench.tasks.base import EvaluationTask
 from blurbench.tasks.deblur import ORACLE, build_field_estimator, estimate_field, field_from_batch
+from blurbench.tasks.tiling import run_in_tiles
 
 __all__ = ["BlurDetectionTask", "FieldBlurDetection", "LaplacianBlurDetection", "prediction_paths"]
 
@@ -47,7 +48,8 @@ class BlurDetectionTask(EvaluationTask):
         if "mask" not in batch:
             raise DataError(f"{batch['id'][0]}: no ground-truth blur mask",
                             "evaluate detection methods on a detection dataset (e.g. builtin/detection, cuhk)")
-        return detection_metrics(self.blur_score(batch), batch["mask"], self.mask_threshold)
+        # large images are scored in overlapping tiles (bounded memory, as predict does)
+        return detection_metrics(run_in_tiles(self.blur_score, batch), batch["mask"], self.mask_threshold)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         with torch.inference_mode():

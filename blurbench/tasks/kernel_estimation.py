@@ -40,7 +40,7 @@ from blurbench.io import atomic_write_bytes, write_image
 from blurbench.metrics.image import psnr
 from blurbench.ops.field_loss import field_sq_distance
 from blurbench.ops.kernel_fit import fit_uniform_kernel
-from blurbench.ops.reblur import reblur
+from blurbench.ops.reblur import BlurField
 from blurbench.ops.visualize import basis_grid, kernel_field_image, mixing_grid
 from blurbench.tasks.base import EvaluationTask
 from blurbench.zoo import load
@@ -65,11 +65,11 @@ def _pad_kernels(k: Tensor, size: int) -> Tensor:
 def field_metrics(sharp: Tensor, blurry: Tensor, kernels: Tensor, mixing: Tensor, gt_kernels: Tensor,
                   gt_mixing: Tensor) -> list[dict[str, float]]:
     """Per-sample ``reblur_psnr`` and ``kernel_error`` (definitions in the module docstring)."""
-    reblurred = reblur(sharp.float(), kernels.float(), mixing.float(), padding="reflect").clamp(0, 1)
+    reblurred = BlurField(kernels.float(), mixing.float(), "reflect").A(sharp.float()).clamp(0, 1)
     p = psnr(reblurred, blurry)
     size = max(kernels.shape[-1], gt_kernels.shape[-1])
-    d = field_sq_distance(_pad_kernels(kernels.double(), size), mixing.double(),
-                          _pad_kernels(gt_kernels.double(), size), gt_mixing.double())
+    d = field_sq_distance(BlurField(_pad_kernels(kernels.double(), size), mixing.double()),
+                          BlurField(_pad_kernels(gt_kernels.double(), size), gt_mixing.double()))
     err = d.clamp_min(0).sqrt().flatten(1).mean(1)
     return [{"reblur_psnr": float(a), "kernel_error": float(b)} for a, b in zip(p, err)]
 

@@ -8,6 +8,7 @@ import torch
 
 from blurbench.errors import DataError
 from blurbench.ops.deconvolution import richardson_lucy, tv_deconvolution
+from blurbench.ops.reblur import BlurField
 from blurbench.tasks.base import ImageRestorationTask
 
 
@@ -43,5 +44,5 @@ class OracleFieldDeconvolution(ImageRestorationTask):
             )
         blurry, kernels, mixing = batch["blurry"], batch["kernels"], batch["mixing"]
         if self.solver == "richardson_lucy":
-            return richardson_lucy(blurry, kernels, mixing, iterations=self.iterations)
-        return tv_deconvolution(blurry, kernels, mixing, weight=self.tv_weight, iterations=self.iterations)
+            return richardson_lucy(blurry, BlurField(kernels, mixing), iterations=self.iterations)
+        return tv_deconvolution(blurry, BlurField(kernels, mixing), weight=self.tv_weight, iterations=self.iterations)

@@ -51,11 +51,11 @@ from torch import Tensor, nn
 
 from blurbench.errors import ConfigError
 from blurbench.io import atomic_write_bytes
-from blurbench.ops.reblur import pad_sizes, reblur
+from blurbench.ops.reblur import BlurField, pad_sizes
 from blurbench.tasks.deblurgan import DeblurGANTraining, from_gan_range
 from blurbench.zoo import load
 
-__all__ = ["FieldCache", "ReblurFinetune", "load_blurfield", "reblur_consistency"]
+__all__ = ["FieldCache", "ReblurFinetune", "consistency_operator", "load_blurfield", "reblur_consistency"]
 
 REBLUR_PADDINGS = ("valid", "reflect")
 #: ``blurfield`` value that takes F(v) from the batch's ground-truth field instead of a network
@@ -79,24 +79,32 @@ def load_blurfield(source: str, gamma: float | None = None) -> nn.Module:
     return net.eval().requires_grad_(False)
 
 
-def reblur_consistency(restored: Tensor, blurry: Tensor, kernels: Tensor, mixing: Tensor, gamma: float = 1.0,
-                       padding: str = "valid") -> Tensor:
-    """Mean squared reblur error ``||reblur(restored^γ; kernels, mixing) − blurry^γ||²`` (see module docstring).
+def consistency_operator(kernels: Tensor, mixing: Tensor, padding: str = "valid") -> BlurField:
+    """The re-blur ``A`` of the loss for ``F(v) = (kernels [N, B, K, K], mixing [N, B, H, W])`` on the blurry grid.
 
-    ``restored``, ``blurry`` [N, C, H, W] in [0, 1]; ``kernels`` [N, B, K, K], ``mixing`` [N, B, H, W] (the blurry
-    grid). ``padding="valid"`` compares the central (H − K + 1)×(W − K + 1) region only.
+    ``"valid"``: the field's interior (:meth:`~blurbench.ops.reblur.BlurField.interior`), mapping the H×W restored
+    image to the central (H − K + 1)×(W − K + 1) region; ``"reflect"``: the full frame, reflect padding.
     """
     if padding not in REBLUR_PADDINGS:
         raise ConfigError(f"unknown reblur_padding '{padding}'", f"choose one of: {', '.join(REBLUR_PADDINGS)}")
+    field = BlurField(kernels, mixing, "reflect")
+    return field.interior() if padding == "valid" else field
+
+
+def reblur_consistency(restored: Tensor, blurry: Tensor, op: BlurField, gamma: float = 1.0) -> Tensor:
+    """Mean squared reblur error ``||A(restored^γ) − blurry^γ||²`` over the compared region (module docstring).
+
+    ``restored``, ``blurry`` [N, C, H, W] in [0, 1]; ``op`` from :func:`consistency_operator`. A 'valid' ``op``
+    compares its (H − K + 1)×(W − K + 1) output with the centre of ``blurry``.
+    """
     if gamma != 1.0:
         restored = restored.clamp_min(0).pow(gamma)
         blurry = blurry.clamp_min(0).pow(gamma)
-    if padding == "valid":
-        before, after = pad_sizes(kernels.shape[-1])
+    if op.padding == "valid":
+        before, after = pad_sizes(op.kernel_size)
         h, w = blurry.shape[-2:]
         blurry = blurry[..., before:h - after, before:w - after]
-        mixing = mixing[..., before:h - after, before:w - after]
-    return F.mse_loss(reblur(restored, kernels, mixing, padding), blurry)
+    return F.mse_loss(op.A(restored), blurry)
 
 
 class FieldCache:
@@ -222,5 +230,6 @@ class ReblurFinetune(DeblurGANTraining):
             kernels, mixing = batch["kernels"], batch["mixing"]
         else:
             kernels, mixing = self.predict_field(v, list(batch["id"]) if "id" in batch else None)
-        loss = reblur_consistency(from_gan_range(fake), v, kernels, mixing, self.reblur_gamma, self.reblur_padding)
+        op = consistency_operator(kernels, mixing, self.reblur_padding)
+        loss = reblur_consistency(from_gan_range(fake), v, op, self.reblur_gamma)
         return {"reblur": self.reblur_weight * loss}

@@ -292,14 +292,14 @@ register_model(ModelSpec(
 # built-in size): base, resume-training control, + reblur consistency through frozen blurfield-small.
 _SMALL_GAN = {"ngf": 16, "n_blocks": 6, "use_dropout": False}
 for _name, _sha, _text in (
-    ("deblurgan-small", "fd6dd86d50cc6ecf06d8d684344ad4d7fa59e3e4e69b84bc066fe0980c114765",
+    ("deblurgan-small", "5ba3af22d797f503393e7bbbd41bf11ff467091b5f0053340e8ae1b7941a6610",
      "DeblurGAN v1 recipe, reduced generator (ngf 16, 6 blocks), trained on CPU (configs/deblurgan/small_cpu)"),
-    ("deblurgan-small-resume", "da58ed8749bd67f6291a7e753f2b81e8fc0bce0b235d3fb5087bc90cdc8eff2c",
+    ("deblurgan-small-resume", "cfed574517d703d6ae59a4d04c9706c064dd83f3b1864030faf8350e2d8883e9",
      "deblurgan-small + resumed training, no reblur loss: the control (configs/deblurgan/small_cpu_resume)"),
-    ("deblurgan-small-reblur", "62822b91d194fa99da3f10d9f047adfe7a5108a042ead574a41d76a51a8db2b6",
+    ("deblurgan-small-reblur", "e5953c923381c534ba9ee0598bd58d2d7f4ec0e34324a07d13dd408e40fd96fc",
      "deblurgan-small fine-tuned with reblur consistency through frozen blurfield-small "
      "(configs/deblurgan/small_cpu_reblur)"),
-    ("deblurgan-small-reblur-gt", "cffe6f9fab5326bf8710297c4aa8abec36f4367b921dd60f9d5c9c9468371c7b",
+    ("deblurgan-small-reblur-gt", "fa681ce6d8d9e8117ed8464fe447730c27abff2ba4fb2c86807918b85e5cb52f",
      "deblurgan-small fine-tuned with reblur consistency through the ground-truth training field: the upper bound "
      "of the reblur row (configs/deblurgan/small_cpu_reblur_gt)"),
 ):

@@ -6,6 +6,7 @@ deviation ``σ(p)`` pixels (gather form). The weights are the *pixel-integrated*
 ``|k| ≤ r = ⌈3·σ_max⌉`` and renormalised; unlike the point-sampled Gaussian this is smooth in ``σ`` down
 to ``σ = 0`` (the identity), so the σ sub-solver can linearise it. Borders replicate (clamped
 coordinates). Shapes: ``x`` [T, C, H, W], ``sigma`` [T, 1, H, W] in pixels, on ``x``'s device/dtype.
+:class:`DefocusBlur` is ``G(σ)`` as a :class:`~blurbench.ops.linear_operator.LinearOperator`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import math
 
 import torch
 
-__all__ = ["defocus_radius", "defocus_weights", "defocus_blur", "defocus_blur_adjoint", "defocus_blur_dsigma"]
+from blurbench.ops.linear_operator import LinearOperator
+
+__all__ = ["DefocusBlur", "defocus_radius", "defocus_weights", "defocus_blur", "defocus_blur_adjoint",
+           "defocus_blur_dsigma"]
 
 _SQRT2 = math.sqrt(2.0)
 _MIN_SIGMA = 1e-4
@@ -115,3 +119,16 @@ def defocus_blur_dsigma(x: torch.Tensor, sigma: torch.Tensor, radius: int | None
         return torch.zeros_like(x)
     w, dw = defocus_weights(sigma, r, derivative=True)
     return _gather(x, dw, w, r) + _gather(x, w, dw, r)
+
+
+class DefocusBlur(LinearOperator):
+    """``G(σ)`` for fixed defocus maps ``sigma`` [T, 1, H, W] (px); ``radius`` defaults to ``⌈3·max σ⌉``."""
+
+    def __init__(self, sigma: torch.Tensor, radius: int | None = None) -> None:
+        self.sigma, self.radius = sigma, _radius(sigma, radius)
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:
+        return defocus_blur(x, self.sigma, self.radius)
+
+    def A_adjoint(self, v: torch.Tensor) -> torch.Tensor:
+        return defocus_blur_adjoint(v, self.sigma, self.radius)

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 import torch
 
 from blurbench.ops.finite_differences import grad, grad_adjoint
-from blurbench.ops.gvd.defocus import defocus_blur, defocus_blur_adjoint, defocus_radius
-from blurbench.ops.gvd.kernels import MotionBlur, render_motion_blur
+from blurbench.ops.gvd.defocus import DefocusBlur, defocus_radius
+from blurbench.ops.gvd.kernels import MotionBlur, SampledMotionBlur
 from blurbench.ops.gvd.occlusion import compose_flows, occlusion_mask
 from blurbench.ops.gvd.operators import warp, warp_adjoint
+from blurbench.ops.linear_operator import LinearOperator
 
 __all__ = [
     "DATA_WEIGHTS", "data_channels", "data_channels_adjoint", "BlurOperator", "TemporalLinks",
@@ -49,11 +50,12 @@ def data_channels_adjoint(y: torch.Tensor, weights: tuple[float, float, float] =
     return weights[0] ** 0.5 * y0 + grad_adjoint(weights[1] ** 0.5 * y1, weights[2] ** 0.5 * y2)
 
 
-class BlurOperator:
-    """``A = K G`` (motion blur after defocus) for a window; ``G`` is skipped when ``sigma`` is None.
+class BlurOperator(LinearOperator):
+    """``A = K G`` (motion blur after defocus) for a window, on x [T, C', H, W] (any number of channels); ``G`` is
+    skipped when ``sigma`` is None or its support radius is 0.
 
     ``assembled=True`` builds the sparse :class:`~.kernels.MotionBlur` (fast repeated products, needed
-    by the latent solver); otherwise ``K`` is rendered tap by tap (no set-up; forward only is cheap).
+    by the latent solver); otherwise ``K`` is :class:`~.kernels.SampledMotionBlur` (tap by tap, no set-up).
     """
 
     def __init__(self, flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: torch.Tensor, half_taps: int,
@@ -61,28 +63,18 @@ class BlurOperator:
         self.flow_fw, self.flow_bw, self.tau, self.half_taps = flow_fw, flow_bw, tau, half_taps
         self.sigma = sigma
         self.radius = defocus_radius(float(sigma.max())) if sigma is not None else 0
-        self._k = MotionBlur(flow_fw, flow_bw, tau, half_taps, adjoint=adjoint) if assembled else None
+        self.motion: LinearOperator = (MotionBlur(flow_fw, flow_bw, tau, half_taps, adjoint=adjoint) if assembled
+                                       else SampledMotionBlur(flow_fw, flow_bw, tau, half_taps))
+        self.defocus = DefocusBlur(sigma, self.radius) if self.radius else None
+        self._op = self.motion if self.defocus is None else self.motion @ self.defocus
 
-    def motion(self, x: torch.Tensor) -> torch.Tensor:
-        """``K x``."""
-        if self._k is not None:
-            return self._k.apply(x)
-        return render_motion_blur(x, self.flow_fw, self.flow_bw, self.tau, self.half_taps)
+    def A(self, x: torch.Tensor) -> torch.Tensor:
+        """``K G x``."""
+        return self._op.A(x)
 
-    def defocus(self, x: torch.Tensor) -> torch.Tensor:
-        """``G x``."""
-        return x if self.radius == 0 else defocus_blur(x, self.sigma, self.radius)
-
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
-        """``K G x`` for x [T, C', H, W] (any number of channels)."""
-        return self.motion(self.defocus(x))
-
-    def adjoint(self, v: torch.Tensor) -> torch.Tensor:
-        """``Gᵀ Kᵀ v`` (requires ``assembled=True``)."""
-        if self._k is None:
-            raise RuntimeError("BlurOperator.adjoint needs assembled=True")
-        kt = self._k.adjoint(v)
-        return kt if self.radius == 0 else defocus_blur_adjoint(kt, self.sigma, self.radius)
+    def A_adjoint(self, v: torch.Tensor) -> torch.Tensor:
+        """``Gᵀ Kᵀ v``."""
+        return self._op.A_adjoint(v)
 
 
 @dataclass
@@ -142,13 +134,13 @@ def temporal_links(flow_fw: torch.Tensor, flow_bw: torch.Tensor, neighbours: int
     return TemporalLinks(offsets, src, dst, flows, new_masks)
 
 
-def data_residual(latent: torch.Tensor, blurry: torch.Tensor, op: BlurOperator,
+def data_residual(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator,
                   weights: tuple[float, float, float] = DATA_WEIGHTS) -> torch.Tensor:
     """``A D L − D B`` [T, 3C, H, W]."""
-    return op.apply(data_channels(latent, weights)) - data_channels(blurry, weights)
+    return op.A(data_channels(latent, weights)) - data_channels(blurry, weights)
 
 
-def data_energy(latent: torch.Tensor, blurry: torch.Tensor, op: BlurOperator, lam: float,
+def data_energy(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, lam: float,
                 weights: tuple[float, float, float] = DATA_WEIGHTS) -> torch.Tensor:
     """``λ Σ κ_c ‖K G ∂_c L − ∂_c B‖²`` per frame, [T]."""
     return lam * data_residual(latent, blurry, op, weights).square().sum(dim=(1, 2, 3))

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from blurbench.ops.finite_differences import grad, grad_adjoint
-from blurbench.ops.gvd.defocus import defocus_blur
+from blurbench.ops.gvd.defocus import DefocusBlur
 from blurbench.ops.gvd.energy import (
     DATA_WEIGHTS,
     TemporalLinks,
@@ -33,7 +33,7 @@ from blurbench.ops.gvd.energy import (
     temporal_links,
     weighted_tv_energy,
 )
-from blurbench.ops.gvd.kernels import render_motion_blur, render_motion_blur_jacobian
+from blurbench.ops.gvd.kernels import SampledMotionBlur, render_motion_blur_jacobian
 from blurbench.ops.gvd.operators import edge_weights, warp
 
 __all__ = ["FlowProblem", "flow_energy", "flow_step", "initial_flows", "central_grad", "median_filter"]
@@ -84,7 +84,7 @@ class FlowProblem:
     def defocused(self, sigma: torch.Tensor | None = None, radius: int | None = None) -> torch.Tensor:
         """``G(σ) D L`` (``D L`` when there is no defocus)."""
         s = self.sigma if sigma is None else sigma
-        return self.dl if s is None else defocus_blur(self.dl, s, radius)
+        return self.dl if s is None else DefocusBlur(s, radius).A(self.dl)
 
     def links(self, flow_fw: torch.Tensor, flow_bw: torch.Tensor) -> TemporalLinks | None:
         """Temporal links for these flows; visibility masks frozen at the first call."""
@@ -100,7 +100,7 @@ def flow_energy(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor,
                 gdl: torch.Tensor | None = None) -> torch.Tensor:
     """Terms of the energy that depend on the flows (data + temporal + flow TV), a scalar."""
     gdl = prob.defocused() if gdl is None else gdl
-    res = render_motion_blur(gdl, flow_fw, flow_bw, prob.tau, prob.half_taps) - prob.db
+    res = SampledMotionBlur(flow_fw, flow_bw, prob.tau, prob.half_taps).A(gdl) - prob.db
     e = prob.lam * res.square().sum()
     links = prob.links(flow_fw, flow_bw)
     if links is not None:

@@ -15,10 +15,11 @@ clamped to the image). The kernel sums to one.
 Relation to the MATLAB release (``mx_make_kernel_from_flows.cpp``): there the taps reach ``±τ_code·u``
 with ``τ_code`` = 0.23–0.4, i.e. ``τ_code`` is half the duty cycle used here (``τ = 2·τ_code``).
 
-Two implementations of the same operator: :func:`render_motion_blur` / :func:`render_motion_blur_adjoint`
-sample tap by tap with ``grid_sample`` (reference, no set-up), :class:`MotionBlur` assembles one CSR matrix
-per frame in row chunks (set-up once, then every product is a sparse matmul, the adjoint a CSC product on
-the same arrays; used by the solver).
+Two implementations of the same operator, both :class:`~blurbench.ops.linear_operator.LinearOperator`:
+:class:`SampledMotionBlur` (:func:`render_motion_blur` / :func:`render_motion_blur_adjoint`) samples tap by tap
+with ``grid_sample`` (reference, no set-up), :class:`MotionBlur` assembles one CSR matrix per frame in row chunks
+(set-up once, then every product is a sparse matmul, the adjoint a CSC product on the same arrays; used by the
+solver).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ import warnings
 import torch
 
 from blurbench.ops.gvd.operators import pixel_grid, sample, sample_adjoint
+from blurbench.ops.linear_operator import LinearOperator
 
 __all__ = [
     "tap_times", "auto_half_taps", "render_motion_blur", "render_motion_blur_adjoint",
-    "render_motion_blur_jacobian", "MotionBlur",
+    "render_motion_blur_jacobian", "MotionBlur", "SampledMotionBlur",
 ]
 
 
@@ -121,6 +123,21 @@ def render_motion_blur_jacobian(x: torch.Tensor, gx: torch.Tensor, gy: torch.Ten
     return kx * inv, jx * inv, jy * inv
 
 
+class SampledMotionBlur(LinearOperator):
+    """``K`` of a window applied tap by tap (:func:`render_motion_blur`, adjoint :func:`render_motion_blur_adjoint`):
+    no set-up, so the cheaper choice for a few products. Flows [T, 2, H, W] (px), ``tau`` scalar or [T]."""
+
+    def __init__(self, flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: float | torch.Tensor, half_taps: int
+                 ) -> None:
+        self.flow_fw, self.flow_bw, self.tau, self.half_taps = flow_fw, flow_bw, tau, half_taps
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:
+        return render_motion_blur(x, self.flow_fw, self.flow_bw, self.tau, self.half_taps)
+
+    def A_adjoint(self, v: torch.Tensor) -> torch.Tensor:
+        return render_motion_blur_adjoint(v, self.flow_fw, self.flow_bw, self.tau, self.half_taps)
+
+
 def _bilinear_entries(pos: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Columns [..., 4] and weights [..., 4] of the bilinear interpolation at clamped ``pos`` [..., 2]."""
     px = pos[..., 0].clamp(0, w - 1)
@@ -138,7 +155,7 @@ def _bilinear_entries(pos: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, 
     return cols, wts
 
 
-class MotionBlur:
+class MotionBlur(LinearOperator):
     """The motion-blur operator ``K`` of a window as one sparse CSR matrix per frame, built in bounded memory.
 
     Same operator as :func:`render_motion_blur` (to float precision), assembled once for given flows and
@@ -155,7 +172,7 @@ class MotionBlur:
         flow_fw, flow_bw: [T, 2, H, W] flows to the next / previous frame, pixels.
         tau: duty cycle, scalar or [T].
         half_taps: ``n``; the kernel has ``2n + 1`` taps.
-        adjoint: allow :meth:`adjoint` (kept for compatibility; it costs no memory on the CPU).
+        adjoint: allow :meth:`A_adjoint` (kept for compatibility; it costs no memory on the CPU).
         moments: also assemble the two "moment" operators of :meth:`moment` (flow linearisation).
         chunk_entries: bilinear entries assembled at once (bounds the set-up's temporary memory).
     """
@@ -250,11 +267,11 @@ class MotionBlur:
             out[f] = (mats[f] @ self._as_matrix(x, f)).t().reshape(c, h, w)
         return out
 
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
+    def A(self, x: torch.Tensor) -> torch.Tensor:
         """``K x`` for x [T, C, H, W]."""
         return self._apply(self._fwd, x)
 
-    def adjoint(self, v: torch.Tensor) -> torch.Tensor:
+    def A_adjoint(self, v: torch.Tensor) -> torch.Tensor:
         """``Kᵀ v`` for v [T, C, H, W] (requires ``adjoint=True``)."""
         if not self._allow_adjoint:
             raise RuntimeError("MotionBlur was built with adjoint=False")

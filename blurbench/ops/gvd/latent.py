@@ -17,7 +17,6 @@ import torch
 from blurbench.ops.finite_differences import grad, grad_adjoint
 from blurbench.ops.gvd.energy import (
     DATA_WEIGHTS,
-    BlurOperator,
     TemporalLinks,
     data_channels,
     data_channels_adjoint,
@@ -25,11 +24,12 @@ from blurbench.ops.gvd.energy import (
     temporal_energy,
     tv_energy,
 )
+from blurbench.ops.linear_operator import LinearOperator
 
 __all__ = ["latent_energy", "latent_step", "conjugate_gradient"]
 
 
-def latent_energy(latent: torch.Tensor, blurry: torch.Tensor, op: BlurOperator, links: TemporalLinks | None,
+def latent_energy(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, links: TemporalLinks | None,
                   lam: float, mu: float, weights: tuple[float, float, float] = DATA_WEIGHTS) -> torch.Tensor:
     """The terms of the energy that depend on ``L`` (data + TV + temporal), per frame [T]."""
     e = data_energy(latent, blurry, op, lam, weights) + tv_energy(latent)
@@ -77,7 +77,7 @@ def _norm_sq_estimate(links: TemporalLinks | None, like: torch.Tensor, iters: in
     return max(val * 1.05, 8.0)
 
 
-def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: BlurOperator, links: TemporalLinks | None,
+def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, links: TemporalLinks | None,
                 lam: float, mu: float, pd_iters: int = 5, cg_iters: int = 5, pd_ratio: float = 80.0,
                 weights: tuple[float, float, float] = DATA_WEIGHTS, clip: bool = True,
                 ensure_descent: bool = True) -> torch.Tensor:
@@ -91,10 +91,10 @@ def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: BlurOperator, li
     norm = _norm_sq_estimate(links if use_t else None, latent) ** 0.5
     sig, tau = pd_ratio / norm, 1.0 / (pd_ratio * norm)
     coef = 1.0 / (2.0 * tau * lam)
-    b0 = data_channels_adjoint(op.adjoint(data_channels(blurry, weights)), weights)
+    b0 = data_channels_adjoint(op.A_adjoint(data_channels(blurry, weights)), weights)
 
     def normal(x: torch.Tensor) -> torch.Tensor:
-        return coef * x + data_channels_adjoint(op.adjoint(op.apply(data_channels(x, weights))), weights)
+        return coef * x + data_channels_adjoint(op.A_adjoint_A(data_channels(x, weights)), weights)
 
     x = latent.clone()
     xbar = x.clone()
@@ -125,7 +125,7 @@ def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: BlurOperator, li
     return x
 
 
-def _safeguard(x: torch.Tensor, x0: torch.Tensor, blurry: torch.Tensor, op: BlurOperator,
+def _safeguard(x: torch.Tensor, x0: torch.Tensor, blurry: torch.Tensor, op: LinearOperator,
                links: TemporalLinks | None, lam: float, mu: float, weights: tuple[float, float, float]
                ) -> torch.Tensor:
     """Return the lowest-energy of: the new frames, the old ones, new frames only where they improved."""

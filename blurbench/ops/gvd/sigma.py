@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 
 from blurbench.ops.finite_differences import grad, grad_adjoint
-from blurbench.ops.gvd.defocus import defocus_blur, defocus_blur_dsigma, defocus_radius
+from blurbench.ops.gvd.defocus import DefocusBlur, defocus_blur_dsigma, defocus_radius
 from blurbench.ops.gvd.energy import weighted_tv_energy
 from blurbench.ops.gvd.flow import FlowProblem, _colsum_tv
-from blurbench.ops.gvd.kernels import render_motion_blur
+from blurbench.ops.gvd.kernels import SampledMotionBlur
 
 __all__ = ["sigma_energy", "sigma_step"]
 
@@ -23,8 +23,8 @@ __all__ = ["sigma_energy", "sigma_step"]
 def sigma_energy(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, sigma: torch.Tensor,
                  nu_sigma: float, radius: int) -> torch.Tensor:
     """Terms of the energy that depend on σ (data + σ TV), a scalar."""
-    gdl = defocus_blur(prob.dl, sigma, radius)
-    res = render_motion_blur(gdl, flow_fw, flow_bw, prob.tau, prob.half_taps) - prob.db
+    blur = SampledMotionBlur(flow_fw, flow_bw, prob.tau, prob.half_taps) @ DefocusBlur(sigma, radius)
+    res = blur.A(prob.dl) - prob.db
     return prob.lam * res.square().sum() + nu_sigma * weighted_tv_energy(sigma, prob.wx, prob.wy).sum()
 
 
@@ -49,11 +49,10 @@ def sigma_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, 
     # restarting it from zero left 21 iterations too few to propagate the TV and the proposals stalled
     px = torch.zeros_like(s_cur)
     py = torch.zeros_like(s_cur)
+    motion = SampledMotionBlur(flow_fw, flow_bw, prob.tau, prob.half_taps)  # the flows are fixed in this step
     for _ in range(warps):
-        gdl = defocus_blur(prob.dl, s_cur, radius)
-        r = render_motion_blur(gdl, flow_fw, flow_bw, prob.tau, prob.half_taps) - prob.db
-        j = render_motion_blur(defocus_blur_dsigma(prob.dl, s_cur, radius), flow_fw, flow_bw, prob.tau,
-                               prob.half_taps)
+        r = motion.A(DefocusBlur(s_cur, radius).A(prob.dl)) - prob.db
+        j = motion.A(defocus_blur_dsigma(prob.dl, s_cur, radius))
         h = 2.0 * prob.lam * j.square().sum(1, keepdim=True)
         g = 2.0 * prob.lam * (j * r).sum(1, keepdim=True)
         s0 = s_cur
