@@ -8,14 +8,21 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from blurbench.datamodules.cli import add_data_parser
 from blurbench.errors import BlurbenchError, ConfigError
 from blurbench.failures import Interrupted, check_accelerator, interruptible, known_fault_line
 from blurbench.presets import resolve_config
+from blurbench.tasks.registry import MODEL_FORMS, methods
+from blurbench.zoo.cli import add_zoo_parser
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -32,7 +39,7 @@ def _resolve_config_args(argv: list[str]) -> list[str]:
 
 def run_lightning_cli(argv: list[str]) -> int:
     """``blurbench fit|validate|test|predict ARGS``: LightningCLI under every DDP launcher (blurbench.launch)."""
-    from blurbench.launch import run_lightning_cli as run
+    from blurbench.launch import run_lightning_cli as run  # deferred: Lightning (help and listings stay fast)
 
     return run(_resolve_config_args(argv))
 
@@ -74,8 +81,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import os
-
+    # deferred: evaluation and the tables import torch and Lightning (help and listings stay fast)
     from blurbench.evaluation import default_out, evaluate
     from blurbench.leaderboard.table import render_terminal
 
@@ -101,7 +107,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _report_interrupted_evaluate(stop: Interrupted, out: Path) -> int:
     """One line: what is kept and how to go on; the conventional exit code (143 SIGTERM, 130 SIGINT)."""
-    from blurbench.results import ResultsStore
+    from blurbench.results import ResultsStore  # deferred: blurbench.io imports torch
 
     kept = len(ResultsStore(out).load()) if out.is_dir() else 0
     print(f"blurbench: interrupted by {stop}: {kept} row{'s' * (kept != 1)} kept in {out} — re-run the same "
@@ -110,10 +116,6 @@ def _report_interrupted_evaluate(stop: Interrupted, out: Path) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    import json
-
-    from blurbench.tasks.registry import MODEL_FORMS, methods
-
     rows = []
     for m in sorted(methods(), key=lambda m: (m.task, m.name)):
         missing = m.missing_weights()
@@ -135,16 +137,16 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from blurbench.leaderboard import publish
+    from blurbench.leaderboard import publish  # deferred: torch and Lightning
 
     if args.action == "push":
-        from blurbench.leaderboard.sharing import push
+        from blurbench.leaderboard.sharing import push  # deferred: huggingface_hub and the tables
 
         url = push(args.directory, args.repo_id, private=args.private or None, token=args.token)
         print(f"pushed {args.directory} to the dataset repo {args.repo_id}: {url}")
         return 0
     if args.action == "merge":
-        from blurbench.leaderboard.sharing import merge_runs, write_merged
+        from blurbench.leaderboard.sharing import merge_runs, write_merged  # deferred: huggingface_hub and the tables
 
         merged = merge_runs(args.sources, prefer=args.prefer)
         for conflict in merged.conflicts:
@@ -155,12 +157,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
               f"duplicates dropped, {len(merged.conflicts)} conflicts settled by --prefer) into {args.merge_out}/"
               "results.jsonl, leaderboard.{md,csv,json,html}, merge.json")
         return 0
+    if args.compare:
+        return _print_comparisons(args)
     if args.regenerate:
-        markdown = publish.regenerate(args.out or "leaderboards", limit=args.limit)
-    elif args.cards:
-        from blurbench.zoo.cards import render_from_cards
+        from blurbench.regenerate import regenerate  # deferred: torch and Lightning (a checkout-only command)
 
-        markdown = render_from_cards(args.cards, args.out)
+        markdown = regenerate(args.out or "leaderboards", limit=args.limit)
+    elif args.cards:
+        markdown = publish.render_from_cards(args.cards, args.out)
     elif args.source or args.html:
         markdown = publish.render_from(args.source or args.html, args.out, args.html)
     else:
@@ -169,8 +173,42 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_comparisons(args: argparse.Namespace) -> int:
+    """``leaderboard --from DIR --compare A:B[,C:D]``: paired differences A − B with 95% bootstrap intervals."""
+    from blurbench.leaderboard.bootstrap import DESCRIPTION, compare_pairs  # deferred: numpy
+    from blurbench.results import ResultsStore  # deferred: blurbench.io imports torch
+
+    if not args.source:
+        raise ConfigError("--compare needs the run to read", "pass --from DIR (an evaluate output)")
+    pairs = []
+    for item in args.compare.split(","):
+        a, sep, b = item.partition(":")
+        if not sep or not a or not b:
+            raise ConfigError(f"--compare {item!r} is not A:B", "write pairs as METHOD:OTHER[,METHOD:OTHER...]")
+        pairs.append((a, b))
+    source = Path(args.source)
+    if not (source / "results.jsonl").is_file():
+        raise ConfigError(f"{source}: no results.jsonl", "pass the output directory of `blurbench evaluate`")
+    rows = ResultsStore(source).load()
+    found = compare_pairs(rows, pairs)
+    missing = [f"{a}:{b}" for a, b in pairs if not any(c["method"] == a and c["other"] == b for c in found)]
+    if missing:
+        raise ConfigError(f"{source}: no dataset holds both methods of {', '.join(missing)}",
+                          "name methods as they appear in the run's leaderboard")
+    print(f"paired differences ({DESCRIPTION})")
+    for c in found:
+        cells = []
+        for metric, d in c.items():
+            if isinstance(d, dict) and "diff" in d:
+                ci = "" if d["lo"] is None else f" [{d['lo']:+.4g}, {d['hi']:+.4g}]{' tie' if d['tie'] else ''}"
+                cells.append(f"{metric} {d['diff']:+.4g}{ci}")
+        n = max(d["n"] for d in c.values() if isinstance(d, dict) and "n" in d)
+        print(f"  {c['dataset']}: {c['method']} − {c['other']} (n {n}): " + "; ".join(cells))
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    from blurbench.prediction import predict
+    from blurbench.prediction import predict  # deferred: torch and Lightning
 
     check_accelerator(args.accelerator)
     with interruptible():
@@ -260,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="read results from a model card's model-index (README.md path, folder, or Hub repo id); "
                          "repeatable")
     lb.add_argument("--out", default=None, help="where to write tables (default: the --from directory)")
+    lb.add_argument("--compare", default=None, metavar="A:B[,C:D]",
+                    help="with --from: paired differences A − B (95%% bootstrap intervals over images), e.g. "
+                         "deblurgan-small-resume:deblurgan-small")
     lb.add_argument("--regenerate", action="store_true",
                     help="re-run the built-in suite with every method and rewrite leaderboards/ and README.md")
     lb.add_argument("--limit", type=_positive_int, default=None,
@@ -290,9 +331,6 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--prefer", default=None, metavar="SRC",
                     help="the run that wins a conflict: one of the SRC as given, or first/last")
 
-    from blurbench.datamodules.cli import add_data_parser
-    from blurbench.zoo.cli import add_zoo_parser
-
     add_data_parser(sub)
     add_zoo_parser(sub)
     return parser
@@ -300,9 +338,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _quiet_lightning() -> None:
     """Keep evaluate/predict output to progress and results: no tips, no upstream deprecation noise."""
-    import logging
-    import warnings
-
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     # "Received SIGTERM" is Lightning's; blurbench prints its own line saying what was kept
     logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
@@ -312,8 +347,6 @@ def _quiet_lightning() -> None:
 
 def _no_adverts() -> None:
     """Drop Lightning's "💡 Tip: try installing ..." lines (third-party adverts) from every command's output."""
-    import logging
-
     class _Filter(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
             return not str(record.msg).startswith("💡 Tip")

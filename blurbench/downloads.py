@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import blurbench
 from blurbench.errors import DataError
 from blurbench.io import sha256_file
 
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 
 
 def _user_agent() -> str:
-    import blurbench
-
     return f"blurbench/{getattr(blurbench, '__version__', '0')}"
 
 

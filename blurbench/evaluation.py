@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from blurbench.datamodules.catalog import check_hint
 from blurbench.datamodules.real import REAL_KIND
 from blurbench.datamodules.registry import DatasetSpec, build_datamodule, datasets, get_dataset
 from blurbench.errors import ConfigError, DataError
@@ -29,6 +30,7 @@ from blurbench.leaderboard.provenance import device_description, provenance
 from blurbench.leaderboard.report import run_callbacks, write_report
 from blurbench.leaderboard.table import summarize, write_leaderboard
 from blurbench.results import ResultsStore
+from blurbench.tasks.model_methods import method_from_model
 from blurbench.tasks.registry import MethodSpec, get_method, methods
 
 
@@ -182,7 +184,6 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | 
         if problems:
             subset = " (a consistent subset is accepted with --allow-subset or BLURBENCH_ALLOW_SUBSET=1)" if any(
                 "official count" in p for p in problems) else ""
-            from blurbench.datamodules.catalog import check_hint
 
             hint = check_hint(spec.suite if spec.suite == "builtin" else spec.name, data_root)
             raise DataError(problems[0], f"{hint}{subset}")
@@ -250,7 +251,5 @@ def evaluate_model(model: Any, suite: str = "builtin", datasets: Sequence[str] |
     methods (e.g. ``["identity"]``). Writes the same files as ``blurbench evaluate`` (``out``, default
     ``runs/<suite>``) and returns the leaderboard entries. ``kwargs`` go to :func:`evaluate` (devices, limit, ...).
     """
-    from blurbench.tasks.model_methods import method_from_model
-
     spec = method_from_model(model, task=task, name=name, io_range=io_range)
     return evaluate(suite, [spec, *baselines], datasets, out, **kwargs)

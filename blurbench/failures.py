@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -83,7 +84,7 @@ def check_predict_paths(input_path: str | os.PathLike, output: str | os.PathLike
 
 def check_accelerator(accelerator: str) -> None:
     """``gpu``/``cuda``/``mps`` need that device visible to torch; say so before any work."""
-    import torch
+    import torch  # deferred: torch (the CLI imports this module for every command)
 
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--accelerator {accelerator}: no CUDA GPU is visible to torch",
@@ -128,8 +129,6 @@ def known_fault_line(err: BaseException, argv: list[str]) -> str | None:
     * a checkpoint whose unpickling would run code (torch refuses it under ``weights_only``);
     * an operating-system error on a named file (disk full, permissions changed mid-run, ...).
     """
-    import pickle
-
     if isinstance(err, pickle.UnpicklingError) or "Weights only load failed" in str(err):
         ckpt = _option_value(argv, "--ckpt_path") or "the checkpoint"
         return (f"{ckpt}: refused: loading it would run code stored in the file (torch weights_only) — use a "

@@ -24,19 +24,19 @@ def _true(value: str | None) -> bool:
 
 def hub_endpoint() -> str:
     """``HF_ENDPOINT`` read now (huggingface_hub reads it once at import; we pass it explicitly each call)."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # deferred: huggingface_hub (listings and local models need no Hub client)
 
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT or _DEFAULT_ENDPOINT).rstrip("/")
 
 
 def hub_offline() -> bool:
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # deferred: huggingface_hub
 
     return constants.HF_HUB_OFFLINE or _true(os.environ.get("HF_HUB_OFFLINE"))
 
 
 def hub_cache_dir() -> Path:
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # deferred: huggingface_hub
 
     return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE).expanduser()
 
@@ -67,6 +67,7 @@ def upload(repo_id: str, files: Mapping[str, Path | bytes], *, repo_type: str = 
            token: str | None = None, commit_message: str = "blurbench upload") -> str:
     """Create ``repo_id`` (if new) and commit ``files`` (path in repo -> local file or bytes) in one commit; returns
     the commit URL. Refuses, in one line, without a token, when the endpoint is unreachable or the Hub says no."""
+    # deferred: huggingface_hub (listings and local models need no Hub client)
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -96,6 +97,7 @@ def download(repo_id: str, filename: str, *, repo_type: str = "model", revision:
              optional: bool = False) -> Path | None:
     """One file of a Hub repo through the Hub cache (works offline when the cache is warm). The snapshot folder it
     lands in is named after the commit. ``optional``: None when the repo has no such file."""
+    # deferred: huggingface_hub (listings and local models need no Hub client)
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         LocalEntryNotFoundError,

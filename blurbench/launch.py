@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.fabric.plugins.environments import TorchElasticEnvironment
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
 
 from blurbench.errors import ConfigError, DataError
 
@@ -32,9 +34,7 @@ CONSOLE_SCRIPTS = ("blurbench", "blurbench.exe", "blurbench-script.py")
 
 def relaunch_argv0() -> str | None:
     """``sys.argv[0]`` with which Lightning's DDP launcher re-runs this command, or None when it cannot."""
-    import __main__
-
-    spec = getattr(__main__, "__spec__", None)
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     argv0 = sys.argv[0] if sys.argv else ""
     if spec is not None:  # python -m blurbench: the launcher runs `python -m blurbench.__main__ ARGS`
         return argv0 if spec.name in ("blurbench", "blurbench.__main__") else None
@@ -53,9 +53,6 @@ def _check_ckpt_path(ckpt_path: str | None) -> None:
 
 
 def _check_ranks(trainer: L.Trainer, relaunchable: bool) -> None:
-    from lightning.fabric.plugins.environments import TorchElasticEnvironment
-    from lightning.pytorch.strategies.launchers import _SubprocessScriptLauncher
-
     strategy = trainer.strategy
     if isinstance(strategy.launcher, _SubprocessScriptLauncher) and not relaunchable \
             and not strategy.cluster_environment.creates_processes_externally:

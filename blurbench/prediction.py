@@ -22,6 +22,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from blurbench.datamodules.folder import image_info
 from blurbench.datamodules.inputs import FrameSequenceDataModule, ImageInputsDataModule
 from blurbench.errors import ConfigError
 from blurbench.failures import check_predict_paths, check_writable_dir
@@ -69,8 +70,6 @@ def predict(method: str, input_path: str | Path, output: str | Path, devices: in
 
 
 def _check_field_size(dm: ImageInputsDataModule, method: str) -> None:
-    from blurbench.datamodules.folder import image_info
-
     for name in dm.names:
         info = image_info(dm.root / name)
         if info is not None and info[0] * info[1] > FIELD_MAX_PIXELS:

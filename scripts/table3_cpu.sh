@@ -4,7 +4,7 @@
 # fine-tunes start from the same base checkpoint with the same steps, data stream and seeds (their configs differ
 # only in the reblur term). Each generator is exported into blurbench/zoo/weights/NAME/ (model.safetensors +
 # config.json with the recipe and command; the registry pins its sha256: update the pin in zoo/registry.py), then all are scored on the built-in `motion` val split (where choices are made) and on
-# test (reporting only). Wall times of each fit are printed (and appended to runs/table3_cpu/times.txt).
+# test (reporting only), with the paired differences of Table 3. Wall times of each fit are printed (and appended to runs/table3_cpu/times.txt).
 #   bash scripts/table3_cpu.sh            # from anywhere; runs in the repository root
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,3 +28,8 @@ methods=identity,deblurgan-small,deblurgan-small-resume,deblurgan-small-reblur,d
 rm -rf "$out/val" "$out/test"  # fresh rows: the weights just changed
 blurbench evaluate --methods "$methods" --datasets motion --split val --out "$out/val" --no-progress
 blurbench evaluate --methods "$methods" --datasets motion --out "$out/test" --no-progress
+# the Table-3 differences with 95% paired bootstrap intervals over the images (val: where choices are made)
+pairs=deblurgan-small:identity,deblurgan-small-resume:deblurgan-small,deblurgan-small-reblur:deblurgan-small-resume
+pairs=$pairs,deblurgan-small-reblur-gt:deblurgan-small-resume,deblurgan-small-reblur-gt:identity
+blurbench leaderboard --from "$out/val" --compare "$pairs"
+blurbench leaderboard --from "$out/test" --compare "$pairs"

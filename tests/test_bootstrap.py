@@ -140,3 +140,17 @@ def test_compare_pairs_gives_each_requested_difference_as_the_tables_do():
     assert second["psnr"]["diff"] == pytest.approx(0.01) and second["psnr"]["lo"] == pytest.approx(0.01)
     tables = intervals(rows, references={"deblurring": "base"})[("deblurring", "resume", "motion")]["vs"]["reference"]
     assert first["psnr"] == tables["psnr"] and first["task"] == "deblurring" and first["dataset"] == "motion"
+
+
+def test_leaderboard_compare_prints_each_pair_and_refuses_unknown_ones(tmp_path, capsys):
+    from blurbench.cli import main
+    from blurbench.results import ResultsStore
+
+    base = np.random.default_rng(6).normal(25, 3, size=6)
+    ResultsStore(tmp_path).write(_rows("base", base) + _rows("resume", base + 0.5))
+    assert main(["leaderboard", "--from", str(tmp_path), "--compare", "resume:base"]) == 0
+    out = capsys.readouterr().out
+    assert "motion: resume − base (n 6): psnr +0.5 [+0.5, +0.5]" in out and "tie" not in out.split("psnr")[1][:20]
+    assert main(["leaderboard", "--from", str(tmp_path), "--compare", "resume:nothing"]) == 2
+    assert main(["leaderboard", "--from", str(tmp_path), "--compare", "resume"]) == 2
+    assert "resume" in capsys.readouterr().err

@@ -101,13 +101,12 @@ def test_network_check_catches_a_page_that_fetches(tmp_path):
 
 
 def test_regenerate_writes_builtin_html_beside_the_tables(tmp_path, monkeypatch):
-    from blurbench.leaderboard import publish
-    from blurbench.tasks import registry
+    from blurbench import regenerate
 
-    everything = registry.methods
-    monkeypatch.setattr(registry, "methods", lambda *a: [m for m in everything(*a) if m.name in ("identity",
-                                                                                               "mean-kernel")])
-    publish.regenerate(tmp_path / "lb", limit=1, run_dir=tmp_path / "run")
+    everything = regenerate.methods
+    monkeypatch.setattr(regenerate, "methods", lambda *a: [m for m in everything(*a) if m.name in ("identity",
+                                                                                                 "mean-kernel")])
+    regenerate.regenerate(tmp_path / "lb", limit=1, run_dir=tmp_path / "run")
     names = sorted(p.name for p in (tmp_path / "lb").iterdir())
     assert names == ["builtin.csv", "builtin.html", "builtin.json", "builtin.md", "published.csv", "published.json",
                      "published.md"]

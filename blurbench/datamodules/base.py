@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 
+from blurbench.datamodules.catalog import check_hint
 from blurbench.errors import DataError
 from blurbench.io import read_image
 from blurbench.metrics.image import psnr, ssim
@@ -119,8 +120,6 @@ class EvaluationDataModule(L.LightningDataModule):
             return
         problems = self.check()
         if problems:
-            from blurbench.datamodules.catalog import check_hint
-
             raise DataError(problems[0], check_hint(self.name, getattr(self, "root", None)))
         ds = self.build_test_dataset()
         keep = range(len(ds)) if self.limit is None else range(min(self.limit, len(ds)))

@@ -33,6 +33,9 @@ from blurbench.datamodules.builtin import (
 )
 from blurbench.datamodules.cuhk import load_mask
 from blurbench.io import write_image
+from blurbench.ops.kernels import delta_kernel, object_kernel
+from blurbench.ops.reblur import reblur
+from blurbench.ops.regions import random_regions
 
 NAME = "detection"
 SEED = 7
@@ -43,8 +46,6 @@ MAX_BLUR_NORM = 0.18
 
 def _blur_kernel(rng: np.random.Generator) -> np.ndarray:
     """An object-motion kernel with ``‖k‖₂ ≤ MAX_BLUR_NORM`` (redrawn, longer, until it is)."""
-    from blurbench.ops.kernels import object_kernel
-
     for attempt in range(20):
         length = rng.uniform(20.0, KERNEL_SIZE - 2.0) + attempt
         k = object_kernel(min(length, KERNEL_SIZE - 2.0), rng.uniform(0, 360), turn=rng.uniform(-60, 60),
@@ -56,10 +57,6 @@ def _blur_kernel(rng: np.random.Generator) -> np.ndarray:
 
 def generate_detection(out: Path, seed: int, split: str = "test") -> list[str]:
     """Write the suite into ``out`` (see the module docstring); returns the relative paths written."""
-    from blurbench.ops.kernels import delta_kernel
-    from blurbench.ops.reblur import reblur
-    from blurbench.ops.regions import random_regions
-
     written = []
     for index, (photo, load) in enumerate(split_items(split)):
         rng = np.random.default_rng([seed, index])
@@ -116,8 +113,12 @@ class BuiltinDetectionDataModule(EvaluationDataModule):
         return PairedImageDataset(records, load_extras=_load)
 
 
+def datamodule(data_root: Any = None, **kwargs: Any) -> BuiltinDetectionDataModule:
+    """The registry's factory (generated data: ``data_root`` is unused)."""
+    return BuiltinDetectionDataModule(**kwargs)
+
+
 register_builtin(
     BuiltinDataset(NAME, "detection", SEED, generate_detection,
                    "8 photos, 1-3 regions with object-motion blur (|k|_2 <= 0.18), rest sharp; exact GT masks"),
-    lambda data_root=None, **kw: BuiltinDetectionDataModule(**kw),
 )

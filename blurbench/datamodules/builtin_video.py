@@ -29,6 +29,7 @@ from blurbench.datamodules.builtin import (
 )
 from blurbench.errors import DataError
 from blurbench.io import read_image, write_image
+from blurbench.ops.video_synthesis import make_blurry_clip
 
 #: clips in the dataset (photos), frames per clip, frame size (H, W), HFR sub-frames averaged per frame
 CLIP_PHOTOS = PHOTOS[:4]
@@ -47,8 +48,6 @@ def clip_ids(split: str) -> list[str]:
 
 
 def _generate(out: Path, seed: int, split: str = "test") -> list[str]:
-    from blurbench.ops.video_synthesis import make_blurry_clip
-
     written = []
     for index, (photo, load) in enumerate(_clip_items(split)):
         rng = np.random.default_rng([seed, index])
@@ -108,9 +107,13 @@ class BuiltinVideoDataModule(EvaluationDataModule):
         return _Clips(dataset_dir(self.name, self.split), clip_ids(self.split))
 
 
+def datamodule(data_root: Any = None, **kwargs: Any) -> BuiltinVideoDataModule:
+    """The registry's factory (generated data: ``data_root`` is unused)."""
+    return BuiltinVideoDataModule(**kwargs)
+
+
 register_builtin(
     BuiltinDataset("video", "video", 3, _generate,
                    f"{len(CLIP_PHOTOS)} clips x {N_FRAMES} frames ({SIZE[1]}x{SIZE[0]}), camera motion + moving layer, "
                    f"{SUBFRAMES} HFR sub-frames averaged, GT flows"),
-    lambda data_root=None, **kw: BuiltinVideoDataModule(**kw),
 )

@@ -5,18 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 
+from blurbench.datamodules.catalog import get_checker
+from blurbench.datamodules.registry import datasets, suites
 from blurbench.errors import ConfigError
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from blurbench.datamodules import builtin
-    from blurbench.datamodules.registry import datasets, suites
-
-    if args.data_command == "list":
+    if args.data_command == "list":  # names and metadata only: no dataset module (torch, Lightning) is imported
         for suite in suites():
             for spec in datasets(suite):
                 print(f"{suite:14s} {spec.name:20s} {spec.kind:10s} {spec.description}")
         return 0
+    from blurbench.datamodules import builtin  # deferred: the generator imports torch
+
     if args.data_command == "prepare":
         if args.name != builtin.SUITE:
             raise ConfigError(f"'{args.name}' is not generated locally",
@@ -53,8 +54,6 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def _check_tree(name: str, root: str | None, allow_subset: bool) -> tuple[dict, dict]:
-    from blurbench.datamodules.catalog import get_checker
-
     checker = get_checker(name)
     if root is None:
         raise ConfigError(f"dataset '{name}' is read from disk", "pass --root PATH (the folder it was unpacked into)")
@@ -70,6 +69,7 @@ def _check_tree(name: str, root: str | None, allow_subset: bool) -> tuple[dict, 
 
 
 def _download(args: argparse.Namespace) -> int:
+    # deferred: blurbench.io imports torch
     from blurbench.datamodules.download import DownloadSpec, Source, download, get_download
 
     if args.from_url:

@@ -21,7 +21,6 @@ re-annotated copies that use the other convention.
 from __future__ import annotations
 
 import re
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,8 @@ import cv2
 import torch
 
 from blurbench.datamodules.base import PairRecord
-from blurbench.datamodules.catalog import register_combined
 from blurbench.datamodules.download import DownloadSpec, Source, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.errors import ConfigError, DataError
 
 __all__ = ["CATEGORIES", "CUHKBlurDetection", "load_mask"]
@@ -113,15 +111,6 @@ class CUHKBlurDetection(PairedDataModule):
         raise ConfigError(f"{self.name} is a blur-detection dataset", "evaluate blur-detection methods on it")
 
 
-register("cuhk", "cuhk-motion", CUHKBlurDetection,
-         "CUHK blur detection (Shi 2014), motion category, even numbers (148 images)", category="motion")
-register("cuhk", "cuhk-out-of-focus", CUHKBlurDetection,
-         "CUHK blur detection, out-of-focus category, even numbers (352 images)", evaluate=False,
-         category="out_of_focus")
-register_combined("cuhk", {
-    "motion": partial(CUHKBlurDetection, category="motion"),
-    "out_of_focus": partial(CUHKBlurDetection, category="out_of_focus"),
-}, "CUHK blur detection release (image/ and gt/, both categories)")
 register_download(DownloadSpec(
     "cuhk",
     # no sha256 is published; the digest measured at download time is recorded instead

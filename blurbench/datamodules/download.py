@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blurbench.datamodules.catalog import import_dataset_modules
 from blurbench.downloads import fetch
 from blurbench.errors import ConfigError, DataError
 from blurbench.io import atomic_write_json, sha256_file
@@ -75,18 +76,14 @@ def register_download(spec: DownloadSpec) -> DownloadSpec:
 
 
 def get_download(name: str) -> DownloadSpec:
-    from blurbench.datamodules.registry import _ensure_loaded
-
-    _ensure_loaded()
+    import_dataset_modules()
     if name not in _DOWNLOADS:
         raise ConfigError(f"no download recipe for '{name}'", f"choose one of: {', '.join(sorted(_DOWNLOADS))}")
     return _DOWNLOADS[name]
 
 
 def downloads() -> dict[str, DownloadSpec]:
-    from blurbench.datamodules.registry import _ensure_loaded
-
-    _ensure_loaded()
+    import_dataset_modules()
     return dict(_DOWNLOADS)
 
 
@@ -99,7 +96,7 @@ def _fetch_hub(url: str, dest: Path) -> Path:
         raise ConfigError(f"{url}: expected hf://datasets/<owner>/<repo>/<file>", "fix the source URL")
     repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download  # deferred: huggingface_hub (Hub mirrors only)
 
         local = hf_hub_download(repo, filename, repo_type="dataset")
     except Exception as err:  # network, auth and not-found errors all mean "could not fetch"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, Source, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.datamodules.video import video_variant
 from blurbench.errors import DataError
 
@@ -54,8 +54,6 @@ class DVD(PairedDataModule):
 
 DVDVideo = video_variant(DVD, "dvd-video")
 
-register("dvd", "dvd", DVD, "DVD quantitative test set, 10 videos (1000 frame pairs)")
-register("dvd", "dvd-video", DVDVideo, "DVD test videos as 5-frame sliding windows")
 register_download(DownloadSpec(
     "dvd",
     sources=(Source("http://www.cs.ubc.ca/labs/imager/tr/2017/DeepVideoDeblurring/DeepVideoDeblurring_Dataset.zip"),),

@@ -13,8 +13,6 @@ from typing import Any
 from PIL import Image
 
 from blurbench.datamodules.base import EvaluationDataModule, PairedImageDataset, PairRecord
-from blurbench.datamodules.catalog import register_checker
-from blurbench.datamodules.registry import DatasetSpec, register_dataset
 from blurbench.errors import DataError
 from blurbench.io import truncation
 
@@ -102,9 +100,6 @@ class FolderPairsDataModule(EvaluationDataModule):
         return PairedImageDataset(self._records())
 
 
-_DESCRIPTION = "your own pairs: ROOT/blurry/* and ROOT/sharp/* with matching names"
-register_dataset(DatasetSpec("folder", "pairs", "image", lambda root, **kw: FolderPairsDataModule(root, **kw),
-                             _DESCRIPTION, needs_root=True))
-# `data check` takes the dataset's name and the suite's (the hints of evaluate name either)
-for _name in ("pairs", "folder"):
-    register_checker(_name, lambda root, **kw: FolderPairsDataModule(root), _DESCRIPTION)
+def check_folder(root: str | Path, **_: Any) -> FolderPairsDataModule:
+    """``data check pairs|folder --root ROOT``: a plain folder has no official counts (``--allow-subset`` is moot)."""
+    return FolderPairsDataModule(root)

@@ -13,7 +13,7 @@ from typing import Any
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, Source, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.datamodules.video import video_variant
 from blurbench.errors import ConfigError, DataError
 
@@ -49,9 +49,6 @@ class GoPro(PairedDataModule):
 
 GoProVideo = video_variant(GoPro, "gopro-video")
 
-register("gopro", "gopro", GoPro, "GoPro test, blur/ (1111 pairs, 1280x720)")
-register("gopro", "gopro-gamma", GoPro, "GoPro test, blur_gamma/ (linear-light average)", variant="blur_gamma")
-register("gopro", "gopro-video", GoProVideo, "GoPro test sequences as 5-frame sliding windows")
 register_download(DownloadSpec(
     "gopro",
     # The Hub mirror first (file name in snah/GOPRO_Large unverified), then the authors' server; no sha256 is

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from blurbench.datamodules.base import PairRecord
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.datamodules.video import video_variant
 from blurbench.errors import ConfigError, DataError
 
@@ -61,5 +61,3 @@ class HighFrameRate(PairedDataModule):
 
 HighFrameRateVideo = video_variant(HighFrameRate, "hfr-video")
 
-register("hfr", "hfr", HighFrameRate, "your high-fps sharp clips, blurred by averaging 7 frames")
-register("hfr", "hfr-video", HighFrameRateVideo, "your high-fps clips as 5-frame windows of averaged frames")

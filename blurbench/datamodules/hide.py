@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.errors import DataError
 
 TEST_FOLDERS = ("test-close-ups", "test-long-shot")
@@ -32,7 +32,6 @@ class HIDE(PairedDataModule):
         return records
 
 
-register("hide", "hide", HIDE, "HIDE test (2025 pairs: close-ups and long shots)")
 register_download(DownloadSpec(
     "hide", licence="research use; Google Drive only", homepage="https://github.com/joanshen0508/HA_deblur",
     manual="download HIDE_dataset from the Google Drive link in https://github.com/joanshen0508/HA_deblur and "

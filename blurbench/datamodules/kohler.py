@@ -18,7 +18,7 @@ import torch
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id
+from blurbench.datamodules.paired import PairedDataModule, rel_id
 from blurbench.errors import DataError
 from blurbench.io import read_image
 from blurbench.metrics.protocols import KOHLER_PROTOCOL, kohler_psnr
@@ -69,7 +69,6 @@ class Kohler(PairedDataModule):
         return out
 
 
-register("kohler", "kohler", Kohler, "Köhler 2012: 48 real camera-shake images, best-frame PSNR")
 register_download(DownloadSpec(
     "kohler", licence="research use; distributed by the authors only",
     homepage="https://webdav.tuebingen.mpg.de/pixel/benchmark4camerashake/",

@@ -33,12 +33,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.errors import ConfigError, DataError
 
 CATEGORIES = ("manmade", "natural", "people", "saturated", "text")
@@ -104,7 +105,6 @@ class Lai(PairedDataModule):
     def load_extras(self, rec: PairRecord) -> dict[str, Any]:
         if "kernel" not in rec.extras:
             return {}
-        import cv2
 
         k = cv2.imread(str(rec.extras["kernel"]), cv2.IMREAD_GRAYSCALE)
         if k is None:
@@ -113,14 +113,9 @@ class Lai(PairedDataModule):
         return {"kernels": torch.from_numpy(k / max(k.sum(), 1e-12)).float()[None]}
 
 
-register("lai", "lai-uniform", Lai, "Lai 2016 synthetic uniform set (100 images: 25 × 4 kernels, GT kernels)",
-         split="uniform", sets=("uniform",))
-register("lai", "lai-nonuniform", Lai, "Lai 2016 synthetic non-uniform set (100 images: 25 × 4 camera trajectories)",
-         split="nonuniform", sets=("nonuniform",))
 register_download(DownloadSpec(
     "lai", licence="research use; distributed by the authors",
     homepage="http://vllab.ucmerced.edu/wlai24/cvpr16_deblur_study/",
     manual="download the benchmark from http://vllab.ucmerced.edu/wlai24/cvpr16_deblur_study/ and unpack it into "
            "--root (real_dataset/ and synthetic_dataset/)",
 ))
-register("lai", "lai", Lai, "Lai 2016: uniform, non-uniform and real sets", evaluate=False)

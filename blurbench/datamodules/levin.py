@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id
+from blurbench.datamodules.paired import PairedDataModule, rel_id
 from blurbench.errors import DataError
 
 OFFICIAL_COUNTS = {"test": 32}
@@ -27,7 +27,7 @@ _NAME = re.compile(r"im\d+_flit\d+\.mat")
 
 
 def read_levin(path: Path) -> dict[str, np.ndarray]:
-    from scipy.io import loadmat
+    from scipy.io import loadmat  # deferred: scipy (.mat files only)
 
     try:
         mat = loadmat(str(path))
@@ -77,7 +77,7 @@ class Levin(PairedDataModule):
         return [PairRecord(rel_id(p, self.root), p) for p in files]
 
     def check_files(self, records) -> list[str]:
-        from scipy.io import whosmat
+        from scipy.io import whosmat  # deferred: scipy (.mat files only)
 
         problems = []
         for rec in records:
@@ -98,7 +98,6 @@ class Levin(PairedDataModule):
         return _LevinDataset(list(records))
 
 
-register("levin", "levin", Levin, "Levin 2009: 32 grey images (4 x 8 kernels) with GT kernels")
 register_download(DownloadSpec(
     "levin", licence="research use; distributed by the authors (RAR archive)",
     homepage="https://webee.technion.ac.il/people/anat.levin/",

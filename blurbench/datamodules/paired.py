@@ -33,6 +33,8 @@ from blurbench.datamodules.base import EvaluationDataModule, PairedImageDataset,
 from blurbench.datamodules.folder import IMAGE_SUFFIXES, image_size
 from blurbench.errors import ConfigError, DataError
 from blurbench.io import read_image
+from blurbench.metrics.image import psnr, ssim
+from blurbench.metrics.protocols import flo_size, ssim_matlab3d
 
 __all__ = ["PairedDataModule", "PairDataset", "RandomCrop", "allow_subset_default", "check_records", "file_size",
            "load_frame", "rel_id", "sorted_images"]
@@ -82,8 +84,6 @@ def file_size(path: Path) -> tuple[int, int] | None:
     """(width, height) from the header of an image, ``.flo`` flow or ``.mat`` file; None if unreadable."""
     suffix = path.suffix.lower()
     if suffix == ".flo":
-        from blurbench.metrics.protocols import flo_size
-
         return flo_size(path)
     if suffix == ".mat":
         return mat_size(path)
@@ -93,7 +93,7 @@ def file_size(path: Path) -> tuple[int, int] | None:
 def mat_size(path: Path, variable: str | None = None) -> tuple[int, int] | None:
     """(width, height) of the first (or the named) array in a MATLAB v5 ``.mat`` header; None if unreadable."""
     try:
-        from scipy.io import whosmat
+        from scipy.io import whosmat  # deferred: scipy (.mat files only)
 
         entries = whosmat(str(path))
     except Exception:  # scipy raises several types for corrupt files; all mean "unreadable"
@@ -153,9 +153,6 @@ def check_records(records: Sequence[PairRecord], size_of: Callable[[Path], tuple
 def score_pairs(restored: torch.Tensor, sharp: torch.Tensor, ssim_convention: str = "gaussian"
                 ) -> list[dict[str, float]]:
     """Per-image ``{"psnr", "ssim"}`` of [N, 3, H, W] images (uint8-rounded; SSIM convention by name)."""
-    from blurbench.metrics.image import psnr, ssim
-    from blurbench.metrics.protocols import ssim_matlab3d
-
     s = ssim(restored, sharp) if ssim_convention == "gaussian" else ssim_matlab3d(restored, sharp)
     return [{"psnr": float(p), "ssim": float(v)} for p, v in zip(psnr(restored, sharp), s)]
 
@@ -383,24 +380,3 @@ class PairedDataModule(EvaluationDataModule):
         ds = self.make_train_dataset(split)
         return DataLoader(ds, batch_size=self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers,
                           collate_fn=collate, persistent_workers=self.num_workers > 0)
-
-
-def register(suite: str, name: str, cls: type[PairedDataModule], description: str, *, evaluate: bool = True,
-             **fixed: Any) -> None:
-    """Register ``cls(root, **fixed, **kwargs)`` as dataset ``name``: for ``evaluate --suite`` and ``data check``."""
-    from functools import partial
-
-    from blurbench.datamodules.catalog import register_checker
-    from blurbench.datamodules.registry import DatasetSpec, register_dataset
-
-    factory = partial(_build, cls, name, fixed)
-    if evaluate:
-        register_dataset(DatasetSpec(suite, name, cls.kind, factory, description, needs_root=True,
-                                     gt_field=getattr(cls, "gt_field", False)))
-    register_checker(name, factory, description)
-
-
-def _build(cls: type[PairedDataModule], name: str, fixed: dict[str, Any], root: str | Path | None, **kwargs: Any):
-    dm = cls(root, **{**fixed, **kwargs})
-    dm.name = name
-    return dm

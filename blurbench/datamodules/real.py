@@ -19,9 +19,7 @@ from typing import Any
 import torch
 
 from blurbench.datamodules.base import EvaluationDataModule, PairedImageDataset, PairRecord
-from blurbench.datamodules.catalog import register_checker
 from blurbench.datamodules.folder import check_pairs, list_images
-from blurbench.datamodules.registry import DatasetSpec, register_dataset
 from blurbench.errors import DataError
 
 #: DatasetSpec.kind of these datasets: photographs without ground truth
@@ -31,7 +29,7 @@ PROTOCOL = "real blur, no ground truth: outputs and s/sample only"
 
 def clock_motion_path() -> Path:
     """``clock_motion.png`` inside the installed scikit-image package."""
-    import skimage
+    import skimage  # deferred: scikit-image is slow to import and only this dataset needs it
 
     return Path(skimage.__file__).parent / "data" / "clock_motion.png"
 
@@ -77,14 +75,6 @@ class RealBlurDataModule(EvaluationDataModule):
         return [{} for _ in batch["id"]]
 
 
-def _clock(root: Any = None, **kwargs: Any) -> RealBlurDataModule:
+def clock_datamodule(root: Any = None, **kwargs: Any) -> RealBlurDataModule:
+    """The ``clock-motion`` dataset (registered in :mod:`blurbench.datamodules.datasets`)."""
     return RealBlurDataModule(name="clock-motion", files={"clock_motion.png": clock_motion_path()}, **kwargs)
-
-
-register_dataset(DatasetSpec(REAL_KIND, "clock-motion", REAL_KIND, _clock,
-                             "scikit-image's motion-blurred photograph clock_motion.png (real blur, no ground truth)"))
-_FOLDER = "your blurry photos: every image under --data-root DIR (no ground truth: outputs only)"
-register_dataset(DatasetSpec("real-folder", "photos", REAL_KIND, lambda root, **kw: RealBlurDataModule(root, **kw),
-                             _FOLDER, needs_root=True))
-for _name in ("photos", "real-folder"):
-    register_checker(_name, lambda root, **kw: RealBlurDataModule(root), _FOLDER)

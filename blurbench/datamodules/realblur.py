@@ -36,9 +36,8 @@ from typing import Any
 import torch
 
 from blurbench.datamodules.base import PairRecord
-from blurbench.datamodules.catalog import register_combined
 from blurbench.datamodules.download import DownloadSpec, Source, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.errors import ConfigError, DataError
 from blurbench.metrics.protocols import REALBLUR_PROTOCOL, realblur_psnr_ssim
 
@@ -159,13 +158,6 @@ class BSDB(PairedDataModule):
                         "get the list from RealBlur's SRN-Deblur/datalist and put it in the dataset root")
 
 
-register("realblur", "realblur-j", RealBlur, "RealBlur-J test (980 pairs), ECC-aligned official scoring", camera="J")
-register("realblur", "realblur-r", RealBlur, "RealBlur-R test (980 pairs), ECC-aligned official scoring", camera="R")
-for _cam in TELE_FOLDERS:
-    register("realblur-tele", f"realblur-{_cam.lower()}-tele", RealBlurTele,
-             f"RealBlur-Tele {_cam} test (996 pairs), ECC-aligned scoring", camera=_cam)
-register("bsd-b", "bsd-b", BSDB, "BSD-B synthetic training pairs (RealBlur recipe)", evaluate=False)
-
 _HOME = "http://cg.postech.ac.kr/research/realblur/"
 register_download(DownloadSpec("realblur", sources=(Source("http://cg.postech.ac.kr/research/RealBlur/RealBlur.zip"),),
                                licence="CC BY 4.0", homepage=_HOME))
@@ -174,7 +166,3 @@ register_download(DownloadSpec("bsd-b", sources=(Source("http://cg.postech.ac.kr
 register_download(DownloadSpec("realblur-tele", licence="CC BY 4.0", homepage=_HOME,
                                manual=f"download RealBlur-Tele.tar.gz from the Google Drive link on {_HOME} and "
                                       "unpack it into --root"))
-register_combined("realblur", {"J": lambda root, **kw: RealBlur(root, camera="J", **kw),
-                               "R": lambda root, **kw: RealBlur(root, camera="R", **kw)}, "RealBlur-J and RealBlur-R")
-register_combined("realblur-tele", {"J": lambda root, **kw: RealBlurTele(root, camera="J", **kw),
-                                    "R": lambda root, **kw: RealBlurTele(root, camera="R", **kw)}, "RealBlur-Tele")

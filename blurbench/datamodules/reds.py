@@ -14,7 +14,7 @@ from typing import Any
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, Source, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.datamodules.video import video_variant
 from blurbench.errors import ConfigError, DataError
 
@@ -66,13 +66,6 @@ class REDS(PairedDataModule):
 
 REDSVideo = video_variant(REDS, "reds4-video")
 
-register("reds", "reds4", REDS, "REDS4 (train clips 000/011/015/020, 400 frames), blur")
-register("reds", "reds4-comp", REDS, "REDS4, blur_comp (compressed blur)", variant="blur_comp")
-register("reds", "reds4-jpeg", REDS, "REDS4, blur_jpeg", variant="blur_jpeg")
-register("reds", "reds-val", REDS, "REDS val (30 clips, 3000 frames), blur", split="val")
-register("reds", "reds4-video", REDSVideo, "REDS4 as 5-frame sliding windows, blur")
-register("reds", "reds-val-video", REDSVideo, "REDS val as 5-frame sliding windows, blur", split="val")
-register("reds", "reds", REDS, "REDS: train/val/test/REDS4 splits", evaluate=False)
 
 # File names in the Hub mirror are the NTIRE archive names (unverified); no checksums are published.
 _HUB = "hf://datasets/snah/REDS/"

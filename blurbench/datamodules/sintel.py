@@ -15,9 +15,10 @@ from typing import Any
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, Source, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
 from blurbench.datamodules.video import video_variant
 from blurbench.errors import ConfigError, DataError
+from blurbench.metrics.protocols import read_flo
 
 # training: 1041 frames with flow (23 scenes); test: 552 frame pairs + 12 last frames = 564 (unverified)
 OFFICIAL_COUNTS: dict[str, int | None] = {"training": 1041, "test": 564}
@@ -61,18 +62,11 @@ class Sintel(PairedDataModule):
         return clips
 
     def load_extras(self, rec: PairRecord) -> dict[str, Any]:
-        from blurbench.metrics.protocols import read_flo
-
         return {"flow": read_flo(rec.extras["flow"])} if "flow" in rec.extras else {}
 
 
 SintelVideo = video_variant(Sintel, "sintel-final-video")
 
-register("sintel", "sintel-final", Sintel,
-         "MPI Sintel training: final (blurred) vs clean frames, GT flow; only the 1041 of 1064 frames with a flow file")
-register("sintel", "sintel-final-video", SintelVideo,
-         "MPI Sintel training scenes as 5-frame windows with flow (the 1041 of 1064 frames with a flow file)")
-register("sintel", "sintel", Sintel, "MPI Sintel training/test", evaluate=False)
 register_download(DownloadSpec(
     "sintel", sources=(Source("http://files.is.tue.mpg.de/sintel/MPI-Sintel-complete.zip"),),
     licence="MPI Sintel terms (research use)", homepage="http://sintel.is.tue.mpg.de/",

@@ -20,7 +20,8 @@ from torch.utils.data import Dataset
 
 from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.download import DownloadSpec, Source, register_download
-from blurbench.datamodules.paired import PairedDataModule, register, rel_id, sorted_images
+from blurbench.datamodules.paired import PairedDataModule, rel_id, sorted_images
+from blurbench.datamodules.synthetic import SyntheticBlurDataModule, SyntheticBlurDataset, SyntheticItem
 from blurbench.errors import ConfigError, DataError
 
 ADE_SPLITS = {"train": "training", "val": "validation"}
@@ -32,8 +33,6 @@ class _SyntheticEval(Dataset):
     """Deterministic synthetic pairs with the sharp crop aligned to the blurry one (valid convention)."""
 
     def __init__(self, items, crop_size: int | None, kernel_size: int, seed: int) -> None:
-        from blurbench.datamodules.synthetic import SyntheticBlurDataset
-
         self.inner = SyntheticBlurDataset(items, train=False, crop_size=crop_size, kernel_size=kernel_size, seed=seed)
         self.records = [PairRecord(it.id, it.image) for it in items]
         self.margin = kernel_size // 2
@@ -79,16 +78,12 @@ class SharpSource(PairedDataModule):
         return records
 
     def build_test_dataset(self) -> Dataset:
-        from blurbench.datamodules.synthetic import SyntheticItem
-
         items = [SyntheticItem(r.id, r.blurry, self.label_path(self.split_name, r.blurry))
                  for r in self.records(self.split_name)]
         return _SyntheticEval(items, self.eval_crop_size, self.kernel_size, self.seed)
 
     def synthetic_datamodule(self, **kwargs: Any):
         """A :class:`SyntheticBlurDataModule` over this (checked) tree; kwargs go to it."""
-        from blurbench.datamodules.synthetic import SyntheticBlurDataModule
-
         counts, problems = self.check_all()
         if problems:
             raise DataError(problems[0], f"run `blurbench data check {self.name} --root {self.root}`")
@@ -133,8 +128,6 @@ def ade20k_datamodule(root: str | Path, **kwargs: Any):
     return ADE20K(root).synthetic_datamodule(**kwargs)
 
 
-register("ade20k", "ade20k", ADE20K, "ADE20K validation (2000) with seeded synthetic non-uniform blur")
-register("bsd500", "bsd500", BSD500, "BSD500 test (200) with seeded synthetic non-uniform blur")
 register_download(DownloadSpec(
     "ade20k", sources=(Source("http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip"),),
     licence="ADE20K terms of use (research)", homepage="https://groups.csail.mit.edu/vision/datasets/ADE20K/",

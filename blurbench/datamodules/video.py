@@ -25,6 +25,7 @@ from blurbench.datamodules.base import PairRecord
 from blurbench.datamodules.paired import PairedDataModule, RandomCrop, load_frame, score_pairs
 from blurbench.errors import ConfigError, DataError
 from blurbench.io import read_image
+from blurbench.metrics.protocols import read_flo
 
 __all__ = ["ClipWindowDataset", "VideoDataModule", "window_indices"]
 
@@ -61,8 +62,6 @@ class ClipWindowDataset(Dataset):
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        from blurbench.metrics.protocols import read_flo
-
         name, idx, centre = self.windows[index]
         frames = [self.clips[name][i] for i in idx]
         sample: dict[str, Any] = {"id": self.clips[name][centre].id,

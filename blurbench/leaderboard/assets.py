@@ -23,6 +23,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from blurbench.io import write_image
+from blurbench.ops.flow_vis import flow_to_color
+from blurbench.ops.visualize import kernel_field_image, mixing_grid
 
 ASSET_DIR = "report"
 #: the method whose output each task's pictures show
@@ -109,8 +111,6 @@ class ReportAssets(Callback):
                 self._input(inputs / f"{sid}_sharp.png", batch["sharp"][i][c])
             write_image(mine / f"{sid}.png", latent[c].clamp(0, 1))
             if "flow_fw" in aux:
-                from blurbench.ops.flow_vis import flow_to_color
-
                 flow = aux["flow_fw"][min(c, aux["flow_fw"].shape[0] - 1)].float().cpu()
                 scale = None
                 if "flow_fw" in batch:  # colours on the ground truth's scale, so the two compare
@@ -126,8 +126,6 @@ class ReportAssets(Callback):
             self._input(inputs / f"{sid}_sharp.png", batch["sharp"][i])
         out = captured[-1]  # the outermost call returns last
         if kind == "kernel-estimation":
-            from blurbench.ops.visualize import kernel_field_image, mixing_grid
-
             kernels, mixing = out
             write_image(mine / f"{sid}.png", kernel_field_image(blurry.cpu(), kernels[i].float().cpu(),
                                                                 mixing[i].float().cpu()))

@@ -18,6 +18,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.flop_counter import FlopCounterMode
 
 from blurbench.io import atomic_write_json
+from blurbench.leaderboard.assets import CAPTURED
 
 COST_FILE = "cost.json"
 
@@ -30,8 +31,6 @@ def parameter_count(module: torch.nn.Module) -> int:
 def method_call(module: Any, sample: dict[str, Any]) -> Any:
     """A call of the method's own computation on one sample (metrics excluded): ``restore``, ``estimate``,
     ``blur_score`` or, for video, ``restore_clip`` of the clip."""
-    from blurbench.leaderboard.assets import CAPTURED
-
     name = CAPTURED.get(module.task)
     if name is None:
         return lambda: module.test_step(sample, 0)

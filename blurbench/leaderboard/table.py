@@ -17,21 +17,7 @@ from typing import Any
 from blurbench.io import atomic_write_json, atomic_write_text
 from blurbench.leaderboard.bootstrap import DESCRIPTION as INTERVALS_DESCRIPTION
 from blurbench.leaderboard.bootstrap import intervals
-from blurbench.metrics.image import PSNR_CONVENTION, SSIM_CONVENTION
-
-#: metric name -> (column title, higher is better, format)
-METRIC_INFO: dict[str, tuple[str, bool, str]] = {
-    "psnr": ("PSNR (dB)", True, "{:.2f}"),
-    "ssim": ("SSIM", True, "{:.4f}"),
-    "reblur_psnr": ("Reblur PSNR (dB)", True, "{:.2f}"),
-    "kernel_error": ("Kernel error", False, "{:.5f}"),
-    "ap": ("mAP", True, "{:.4f}"),
-    "iou": ("IoU", True, "{:.4f}"),
-    "f1": ("F1", True, "{:.4f}"),
-    "epe": ("EPE (px)", False, "{:.3f}"),
-    "epe_init": ("EPE of initial flow (px)", False, "{:.3f}"),
-}
-CONVENTIONS = {"psnr": PSNR_CONVENTION, "ssim": SSIM_CONVENTION}
+from blurbench.metrics.conventions import CONVENTIONS, METRIC_INFO
 
 
 def summarize(rows: list[dict[str, Any]], provenance: dict[str, Any] | None = None,

@@ -14,10 +14,9 @@ from collections.abc import Callable
 import torch
 from torchmetrics import Metric
 
+from blurbench.metrics.conventions import PSNR_CONVENTION, SSIM_CONVENTION  # noqa: F401  (re-exported)
 from blurbench.ops.gaussian import gaussian_filter2d
 
-SSIM_CONVENTION = "per-channel Gaussian 11x11 sigma 1.5 on uint8-rounded RGB, averaged over channels"
-PSNR_CONVENTION = "RGB, uint8-rounded, data range 1, no crop, per image then averaged"
 MAX_PSNR = 100.0  # identical images would give +inf; a finite cap keeps means meaningful
 
 

@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from torchmetrics import Metric
 
 from blurbench.errors import DataError
-from blurbench.metrics.image import MAX_PSNR, ssim_map
+from blurbench.io import atomic_write_bytes
+from blurbench.metrics.image import MAX_PSNR, ssim, ssim_map
 from blurbench.ops.gaussian import gaussian_taps
 
 __all__ = [
@@ -93,7 +94,7 @@ def ecc_align(restored: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _masked_ssim(xr: np.ndarray, zr: np.ndarray, cr: np.ndarray) -> float:
-    from skimage.metrics import structural_similarity
+    from skimage.metrics import structural_similarity  # deferred: scikit-image (this protocol only)
 
     _, smap = structural_similarity(xr, zr, channel_axis=2, gaussian_weights=True, sigma=_SSIM_SIGMA,
                                     use_sample_covariance=False, data_range=1.0, full=True)
@@ -164,8 +165,6 @@ def kohler_psnr(restored: torch.Tensor, frames: torch.Tensor, *, quantize: bool 
             best = (value, f, xr, zr)
     out = {"psnr": best[0], "frame": float(best[1])}
     if with_ssim:
-        from blurbench.metrics.image import ssim
-
         xr, zr = (torch.from_numpy(a.transpose(2, 0, 1)).contiguous() for a in best[2:])
         out["ssim"] = float(ssim(zr[None], xr[None], quantize=False)[0])
     return out
@@ -252,8 +251,6 @@ def flo_size(path: str | Path) -> tuple[int, int] | None:
 
 def write_flo(path: str | Path, flow: torch.Tensor) -> None:
     """Write a [2, H, W] flow as a ``.flo`` file (atomic)."""
-    from blurbench.io import atomic_write_bytes
-
     arr = flow.detach().float().cpu().numpy().transpose(1, 2, 0)
     h, w = arr.shape[:2]
     atomic_write_bytes(path, np.float32(_FLO_MAGIC).tobytes() + np.array([w, h], np.int32).tobytes()

@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from blurbench.errors import DataError
 
@@ -544,8 +546,6 @@ class KernelBank:
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically as safetensors: ``kernels`` [N, K, K] f32, ``kinds`` [N] u8, and the metadata
         as one sorted-JSON entry ``"blurbench"`` (so equal banks give byte-identical files)."""
-        from safetensors.numpy import save_file
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -570,8 +570,6 @@ class KernelBank:
         Raises :class:`KernelBankMissing` (a FileNotFoundError) when missing, :class:`KernelBankError` (a
         ValueError) when unreadable; both are one-line ``DataError``s naming the file.
         """
-        from safetensors import safe_open
-
         path = Path(path)
         if not path.is_file():
             raise KernelBankMissing(f"{path}: kernel bank not found",

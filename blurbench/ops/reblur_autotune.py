@@ -49,9 +49,12 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 
+import cv2
 import torch
 
+from blurbench.cache import cache_dir
 from blurbench.errors import ConfigError
+from blurbench.io import atomic_write_json
 from blurbench.ops import reblur_fft
 
 ENV = "BLURBENCH_REBLUR_PATH"
@@ -215,14 +218,10 @@ def processor(device: torch.device | str = "cpu") -> str:
 
 
 def _machine(device: torch.device) -> str:
-    import cv2
-
     return f"{_processor(device)}; torch {torch.__version__}; opencv {cv2.__version__}"
 
 
 def _disk_file():
-    from blurbench.cache import cache_dir
-
     return cache_dir() / "reblur_paths.json"
 
 
@@ -249,7 +248,6 @@ def _disk_store(machine: str, key: str | None, path: Path | None) -> None:
     """Record (or with ``key`` None, forget all of ``machine``'s) choices in the disk file; merge with what other
     processes wrote meanwhile; an unwritable cache only costs the timing again next time."""
     global _DISK
-    from blurbench.io import atomic_write_json
 
     data = _read_disk() or {"format": _DISK_FORMAT, "machines": {}}
     section = data.setdefault("machines", {}).setdefault(machine, {})

@@ -51,6 +51,8 @@ from blurbench.errors import DataError
 from blurbench.metrics.image import psnr
 from blurbench.ops.field_loss import field_sq_distance, weighted_l1_kernel_distance, weighted_l2_kernel_distance
 from blurbench.ops.reblur import BlurField
+from blurbench.ops.visualize import basis_grid, kernel_field_image, mixing_grid
+from blurbench.tasks.distributed import detect_unused_parameters
 
 __all__ = ["BlurFieldEstimation", "blurfield_losses", "kernel_error"]
 
@@ -133,8 +135,6 @@ class BlurFieldEstimation(L.LightningModule):
         self.gamma = float(loss_gamma if loss_gamma is not None else getattr(network, "gamma", 1.0))
 
     def setup(self, stage: str) -> None:
-        from blurbench.tasks.distributed import detect_unused_parameters
-
         detect_unused_parameters(self)  # BlurFieldNet's grey-input stem gets no gradient from RGB batches
 
     # --------------------------------------------------------------------------------------- helpers
@@ -198,8 +198,6 @@ class BlurFieldEstimation(L.LightningModule):
         return self._mean_kernel
 
     def _log_pictures(self, batch: dict[str, Any], pred_k: Tensor, pred_m: Tensor) -> None:
-        from blurbench.ops.visualize import basis_grid, kernel_field_image, mixing_grid
-
         for logger in self.loggers:
             experiment = getattr(logger, "experiment", None)
             if not hasattr(experiment, "add_image"):  # CSV and others get the scalars only

@@ -20,6 +20,7 @@ from blurbench.ops.denoisers import BilateralDenoiser, TVDenoiser
 from blurbench.ops.hsd import hsd_deblur
 from blurbench.ops.reblur import BlurField
 from blurbench.tasks.base import ImageRestorationTask
+from blurbench.zoo import load
 
 __all__ = ["FieldDeblurring", "build_field_estimator", "estimate_field", "field_from_batch"]
 
@@ -31,8 +32,6 @@ DENOISERS = ("tv", "bilateral", "drunet")
 def build_field_estimator(name: str, pretrained: bool = True) -> nn.Module:
     """Blur-field network ``name`` (any source of :func:`blurbench.zoo.load`), frozen, eval mode; random weights
     if not ``pretrained``."""
-    from blurbench.zoo import load
-
     return load(name, pretrained=pretrained).requires_grad_(False).eval()
 
 
@@ -57,8 +56,6 @@ def _denoiser(name: str, args: dict[str, Any], pretrained: bool) -> Any:
     if name == "bilateral":
         return BilateralDenoiser(**args)
     if name == "drunet":
-        from blurbench.zoo import load
-
         net = load("drunet-color", pretrained=pretrained, **args)
         for p in net.parameters():
             p.requires_grad_(False)

@@ -51,8 +51,12 @@ from torch import Tensor, nn
 
 from blurbench.errors import ConfigError, DataError
 from blurbench.metrics.image import psnr
+from blurbench.tasks.distributed import detect_unused_parameters
 from blurbench.tasks.losses import ContentLoss, GANLoss
+from blurbench.zoo import load
 from blurbench.zoo.deblurgan import PatchGANCritic
+from blurbench.zoo.hub import load_state_dict_strict, read_checkpoint
+from blurbench.zoo.registry import build_arch
 
 __all__ = ["PRESETS", "DeblurGANTraining", "align_sharp", "from_gan_range", "load_generator_state", "to_gan_range"]
 
@@ -96,13 +100,10 @@ def load_generator_state(source: str, generator: nn.Module, arch: str | None = N
     official DeblurGAN v1 / v2 file, each through its own converter; ``#sha256=HEX`` verifies a file), with
     ``arch``/``ctor_args`` naming the network a bare file holds.
     """
-    from blurbench.zoo import load
-
     path = Path(source.partition("#")[0]).expanduser()
     if path.suffix == ".ckpt":
         if not path.is_file():
             raise ConfigError(f"init_from: checkpoint {path} not found", "train the base recipe first or fix the path")
-        from blurbench.zoo.hub import read_checkpoint
 
         sd = read_checkpoint(path)["state_dict"]
         gen = {k[len("generator."):]: v for k, v in sd.items() if k.startswith("generator.")}
@@ -182,7 +183,6 @@ class DeblurGANTraining(L.LightningModule):
         given = {k: v for k, v in locals().items() if k in PRESETS[preset] and v is not None}
         self.cfg = {**PRESETS[preset], **given}
         self.automatic_optimization = False
-        from blurbench.zoo.registry import build_arch
 
         self.generator = build_arch(generator_arch, generator_args or {})
         self.critic = PatchGANCritic(**(critic_args or {}))
@@ -195,8 +195,6 @@ class DeblurGANTraining(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
-            from blurbench.tasks.distributed import detect_unused_parameters
-
             detect_unused_parameters(self)  # each manual backward reaches only the critic or only the generator
             self.prepare_training()
 
@@ -220,8 +218,6 @@ class DeblurGANTraining(L.LightningModule):
 
     @staticmethod
     def _load_strict(module: nn.Module, state: dict[str, Tensor], what: str) -> None:
-        from blurbench.zoo.hub import load_state_dict_strict
-
         load_state_dict_strict(module, state, what)
 
     # ------------------------------------------------------------------------------------------- data

@@ -10,6 +10,7 @@ only the critic, the next only the generator) and blur-field training (``BlurFie
 from __future__ import annotations
 
 import lightning as L
+from lightning.pytorch.strategies import DDPStrategy
 
 __all__ = ["detect_unused_parameters"]
 
@@ -21,8 +22,6 @@ def detect_unused_parameters(module: L.LightningModule) -> None:
     (``ddp_find_unused_parameters_false``, ``DDPStrategy(find_unused_parameters=...)`` or ``static_graph``) is
     left alone.
     """
-    from lightning.pytorch.strategies import DDPStrategy
-
     trainer = module._trainer
     strategy = getattr(trainer, "strategy", None)
     if isinstance(strategy, DDPStrategy):

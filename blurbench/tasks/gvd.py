@@ -19,6 +19,9 @@ import torch
 from blurbench.io import write_image
 from blurbench.metrics.image import psnr, ssim
 from blurbench.metrics.protocols import epe
+from blurbench.ops.flow_vis import flow_to_color
+from blurbench.ops.gvd.flow import initial_flows
+from blurbench.ops.gvd.solver import GVDConfig, deblur_video
 from blurbench.tasks.base import EvaluationTask, _sync
 
 
@@ -77,8 +80,6 @@ class VideoDeblurTask(EvaluationTask):
         for name, frame in zip(names, prediction["latent"]):
             write_image(Path(output_dir) / name, frame)
         if getattr(self, "save_aux", False):
-            from blurbench.ops.flow_vis import flow_to_color
-
             aux = prediction["aux"]
             scale = float(aux["flow_fw"].norm(dim=1).max().clamp_min(1e-6)) if "flow_fw" in aux else 1.0
             for t, name in enumerate(names):
@@ -113,16 +114,12 @@ class GVDDeblur(VideoDeblurTask):
     def __init__(self, defocus: bool = True, temporal: bool = True, window: int = 5, use_gt_tau: bool = True,
                  save_aux: bool = False, overrides: dict[str, Any] | None = None) -> None:
         super().__init__()
-        from blurbench.ops.gvd.solver import GVDConfig
 
         self.save_hyperparameters()
         self.config = replace(GVDConfig(), defocus=defocus, temporal=temporal, **(overrides or {}))
         self.window, self.use_gt_tau, self.save_aux = window, use_gt_tau, save_aux
 
     def restore_clip(self, frames, tau):
-        from blurbench.ops.gvd.flow import initial_flows
-        from blurbench.ops.gvd.solver import deblur_video
-
         latent, aux = deblur_video(frames, self.config, tau=tau if self.use_gt_tau else None, window=self.window,
                                    return_aux=True)
         # the solver starts from these classical flows; recomputing them here is cheap (DIS) and deterministic

@@ -31,13 +31,19 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save
 from torch import Tensor
 
+from blurbench.datamodules.skimage_train import bank_mean_kernel
 from blurbench.errors import DataError
+from blurbench.io import atomic_write_bytes, write_image
 from blurbench.metrics.image import psnr
 from blurbench.ops.field_loss import field_sq_distance
+from blurbench.ops.kernel_fit import fit_uniform_kernel
 from blurbench.ops.reblur import BlurField
+from blurbench.ops.visualize import basis_grid, kernel_field_image, mixing_grid
 from blurbench.tasks.base import EvaluationTask
+from blurbench.zoo import load
 
 __all__ = ["BlurFieldNetMethod", "KernelEstimationTask", "MeanKernel", "OracleUniform", "field_metrics"]
 
@@ -94,11 +100,6 @@ class KernelEstimationTask(EvaluationTask):
 
     def write_prediction(self, output_dir: Path, prediction: dict[str, Any]) -> None:
         """Per item: ``<stem>_kernels.png``, ``_mixing.png``, ``_basis.png``, ``_field.safetensors``."""
-        from safetensors.torch import save
-
-        from blurbench.io import atomic_write_bytes, write_image
-        from blurbench.ops.visualize import basis_grid, kernel_field_image, mixing_grid
-
         for i, item_id in enumerate(prediction["id"]):
             base = Path(output_dir) / item_id
             stem = base.with_suffix("")
@@ -125,7 +126,6 @@ class BlurFieldNetMethod(KernelEstimationTask):
 
     def __init__(self, model: str = "blurfield-small", gamma: float | None = None) -> None:
         super().__init__()
-        from blurbench.zoo import load
 
         self.network = load(model, **({"gamma": gamma} if gamma is not None else {}))
         self._sha256 = getattr(self.network, "weights_sha256", None)
@@ -151,7 +151,6 @@ class MeanKernel(KernelEstimationTask):
 
     def __init__(self, bank_size: int = 20_000, bank_seed: int = 2021, kernel_size: int = 33) -> None:
         super().__init__()
-        from blurbench.datamodules.skimage_train import bank_mean_kernel
 
         self.register_buffer("kernel", torch.from_numpy(bank_mean_kernel(bank_size, bank_seed, kernel_size)))
 
@@ -172,8 +171,6 @@ class OracleUniform(KernelEstimationTask):
         self.kernel_size, self.pixels, self.iterations = kernel_size, pixels, iterations
 
     def estimate(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
-        from blurbench.ops.kernel_fit import fit_uniform_kernel
-
         if "sharp" not in batch:
             raise DataError(f"{batch['id'][0]}: oracle-uniform needs the GT sharp image",
                             "run it on datasets with ground truth (e.g. the built-in suite)")

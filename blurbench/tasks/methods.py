@@ -1,9 +1,26 @@
-"""Every evaluation method blurbench ships, registered explicitly (no folder scanning)."""
+"""Every evaluation method blurbench ships, registered explicitly (no folder scanning).
+
+Task classes are named as ``"module:Class"`` strings and imported when a method is built: listing the methods
+(``blurbench methods``) stays free of torch and Lightning. A new method is one ``register_method`` call here.
+"""
 
 from __future__ import annotations
 
-from blurbench.tasks.nonblind import Identity, OracleFieldDeconvolution
 from blurbench.tasks.registry import MethodSpec, register_method
+from blurbench.zoo.registry import get_model_spec
+
+_T = "blurbench.tasks."
+Identity = _T + "nonblind:Identity"
+OracleFieldDeconvolution = _T + "nonblind:OracleFieldDeconvolution"
+NetworkDeblurring = _T + "model_methods:NetworkDeblurring"
+BlurFieldNetMethod = _T + "kernel_estimation:BlurFieldNetMethod"
+MeanKernel = _T + "kernel_estimation:MeanKernel"
+OracleUniform = _T + "kernel_estimation:OracleUniform"
+GVDDeblur = _T + "gvd:GVDDeblur"
+VideoIdentity = _T + "gvd:VideoIdentity"
+FieldDeblurring = _T + "deblur:FieldDeblurring"
+FieldBlurDetection = _T + "detection:FieldBlurDetection"
+LaplacianBlurDetection = _T + "detection:LaplacianBlurDetection"
 
 register_method(MethodSpec(
     "identity", "deblurring", "image", Identity, "the blurry input, unchanged",
@@ -23,20 +40,14 @@ register_method(MethodSpec(
 # Carbajal et al. 2021 at built-in size (base, resume-training control, + reblur consistency through F).
 # Every method is registered; one whose weights are not on this machine is left out of the default set and, named
 # explicitly, stops with one line saying which `blurbench zoo pull` brings them.
-from blurbench.tasks.model_methods import NetworkDeblurring  # noqa: E402
-
 # + reblur through the ground-truth training field: the upper bound of the reblur row (no published counterpart)
 for _name, _published in (("deblurgan-small", "deblurgan"), ("deblurgan-small-resume", "deblurgan-resume"),
                           ("deblurgan-small-reblur", "deblurgan+reblur"), ("deblurgan-small-reblur-gt", None)):
-    from blurbench.zoo.registry import get_model_spec  # noqa: E402
-
     register_method(MethodSpec(_name, "deblurring", "image", NetworkDeblurring, get_model_spec(_name).description,
                                config={"model": _name}, published_as=_published, needs_weights=(_name,)))
 
 # Kernel estimation (table "kernel-estimation"): the shipped CPU-trained blur-field net and two baselines, and the
 # released Carbajal et al. network (319 MB: `blurbench zoo pull carbajal2021`).
-from blurbench.tasks.kernel_estimation import BlurFieldNetMethod, MeanKernel, OracleUniform  # noqa: E402
-
 register_method(MethodSpec(
     "blurfield-small", "kernel-estimation", "image", BlurFieldNetMethod,
     "blur-field U-Net (width 10, K 33, B 25) trained on CPU (configs/blurfield/small_cpu), shipped weights",
@@ -57,8 +68,6 @@ register_method(MethodSpec(
     "Carbajal et al. 2021 released network (79.8M parameters, gamma 2.2), weights from the Hub cache",
     config={"model": "carbajal2021"}, needs_weights=("carbajal2021",),
 ))
-
-from blurbench.tasks.gvd import GVDDeblur, VideoIdentity  # noqa: E402
 
 register_method(MethodSpec("video-identity", "video-deblurring", "video", VideoIdentity, "the blurry frames"))
 # The built-in clips are small (96x128): a 6-level pyramid with 2 flow warps of 50 primal-dual iterations is
@@ -96,9 +105,6 @@ register_method(MethodSpec(
 # image on 2 CPU cores: an estimated field has B = 25 kernels (each re-blur ~6x the cost of a B <= 4 oracle field),
 # so the estimated-field variants run 10 iterations (HSD: 5 stages, same sigma range). Methods needing weights are
 # left out of the default set while their weights are not on this machine.
-from blurbench.tasks.deblur import FieldDeblurring  # noqa: E402
-from blurbench.tasks.detection import FieldBlurDetection, LaplacianBlurDetection  # noqa: E402
-
 _TV_PRIOR = {"scale": 0.25, "iterations": 5}  # TV prox weight 0.25*sigma: best of {0.25, 0.5, 1} on builtin/motion*
 register_method(MethodSpec(
     "hsd-tv-oracle", "deblurring", "image", FieldDeblurring,

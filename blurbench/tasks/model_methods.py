@@ -12,18 +12,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import Tensor, nn
 
 from blurbench.errors import ConfigError
 from blurbench.tasks.base import EvaluationTask, ImageRestorationTask
 from blurbench.tasks.kernel_estimation import BlurFieldNetMethod, KernelEstimationTask
-from blurbench.tasks.registry import MethodSpec
+from blurbench.tasks.registry import MethodSpec, get_method
+from blurbench.zoo import describe, load
+from blurbench.zoo.hub import load_state_dict_strict, read_checkpoint, verify_file
 
 __all__ = ["CallableDeblurring", "CallableKernelEstimation", "NetworkDeblurring", "method_from_model",
            "method_from_source"]
@@ -59,8 +63,6 @@ class NetworkDeblurring(CallableDeblurring):
     """A deblurring network from ``model``, any source of :func:`blurbench.zoo.load` (eval mode, deterministic)."""
 
     def __init__(self, model: str) -> None:
-        from blurbench.zoo import load
-
         net = load(model)
         super().__init__(net, net.zoo_config.get("io_range", (0.0, 1.0)))
 
@@ -96,7 +98,6 @@ def method_from_source(source: str) -> MethodSpec:
     """A :class:`MethodSpec` for a model source or an ``@FILE.yaml`` definition (module doc)."""
     if source.startswith("@"):
         return method_from_yaml(source[1:])
-    from blurbench.zoo import describe
 
     cfg = describe(source)
     factory, _, kind = _task_of(cfg.get("task", ""), source)
@@ -126,8 +127,6 @@ def method_from_yaml(path: str | Path) -> MethodSpec:
         weights: my_net.safetensors             # optional, loaded strictly (relative to the YAML file)
         io_range: [0, 1]                        # optional, deblurring networks
     """
-    import yaml
-
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"@{path}: no such file", "pass @PATH to a YAML file with class_path and init_args")
@@ -154,8 +153,6 @@ def method_from_yaml(path: str | Path) -> MethodSpec:
     def build(**args: Any) -> EvaluationTask:
         net = cls(**args)
         if weights:
-            from blurbench.zoo.hub import load_state_dict_strict, read_checkpoint, verify_file
-
             net.weights_sha256 = verify_file(weights, None)
             load_state_dict_strict(net, read_checkpoint(weights), weights)
         net.eval()
@@ -170,8 +167,6 @@ def method_from_model(model: Any, task: str | None = None, name: str | None = No
     """A :class:`MethodSpec` for a model in memory: an :class:`EvaluationTask`, an ``nn.Module`` or a callable
     (``task`` says which: ``deblurring`` or ``kernel-estimation``), or a model source string."""
     if isinstance(model, str):
-        from blurbench.tasks.registry import get_method
-
         return get_method(model)
     if isinstance(model, EvaluationTask):
         return MethodSpec(name or type(model).__name__, model.task, model.data_kind, lambda **_: model,
@@ -200,7 +195,6 @@ def method_from_model(model: Any, task: str | None = None, name: str | None = No
 def _parameters_digest(model: Any) -> str | None:
     if not isinstance(model, nn.Module):
         return None
-    import hashlib
 
     h = hashlib.sha256()
     for k, v in model.state_dict().items():

@@ -46,11 +46,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
 from blurbench.errors import ConfigError
+from blurbench.io import atomic_write_bytes
 from blurbench.ops.reblur import BlurField, pad_sizes
 from blurbench.tasks.deblurgan import DeblurGANTraining, from_gan_range
+from blurbench.zoo import load
 
 __all__ = ["FieldCache", "ReblurFinetune", "consistency_operator", "load_blurfield", "reblur_consistency"]
 
@@ -65,8 +68,6 @@ def load_blurfield(source: str, gamma: float | None = None) -> nn.Module:
     (an untrained ``blurfield_small``, seed 0: for tests and plumbing only). ``gamma`` overrides the network's
     preprocessing exponent. A bare weights file is read as the released Carbajal et al. architecture.
     """
-    from blurbench.zoo import load
-
     if source == "random":
         with torch.random.fork_rng():
             torch.manual_seed(0)
@@ -128,7 +129,6 @@ class FieldCache:
         path = self.directory / f"{key}.safetensors"
         if not path.is_file():
             return None
-        from safetensors.torch import load_file
 
         try:
             d = load_file(str(path))
@@ -137,10 +137,6 @@ class FieldCache:
         return d["kernels"].float(), d["mixing"].float()
 
     def put(self, key: str, kernels: Tensor, mixing: Tensor) -> None:
-        from safetensors.torch import save
-
-        from blurbench.io import atomic_write_bytes
-
         self.directory.mkdir(parents=True, exist_ok=True)
         data = save({"kernels": kernels.detach().float().cpu().contiguous(),
                      "mixing": mixing.detach().half().cpu().contiguous()})

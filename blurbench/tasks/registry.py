@@ -2,17 +2,20 @@
 
 A method is a factory for an :class:`~blurbench.tasks.base.EvaluationTask` plus the metadata the
 leaderboard needs. Its ``config`` holds every setting that changes its numbers (hashed for provenance).
+The factory may be a ``"module:attr"`` string (:mod:`blurbench.lazy`): it is imported when the method is built, so
+listing methods imports neither torch nor Lightning.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from blurbench.errors import ConfigError
+from blurbench.lazy import Target, load_target, target_name
+from blurbench.zoo.local import weights_on_disk
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,8 @@ class MethodSpec:
     name: str
     task: str
     data_kind: str
-    factory: Callable[..., Any]
+    #: the task class or a factory ``(**config) -> EvaluationTask``, or a ``"module:attr"`` string naming one
+    factory: Target
     description: str
     config: dict[str, Any] = field(default_factory=dict)
     uses_gt_field: bool = False
@@ -35,8 +39,6 @@ class MethodSpec:
 
     def missing_weights(self) -> list[str]:
         """The zoo models in ``needs_weights`` whose weights are not on this machine (checked offline)."""
-        from blurbench.zoo.hub import weights_on_disk
-
         return [m for m in self.needs_weights if not weights_on_disk(m)]
 
     def check_runnable(self) -> None:
@@ -47,17 +49,15 @@ class MethodSpec:
                               " and ".join(f"`blurbench zoo pull {m}`" for m in missing))
 
     def build(self):
-        module = self.factory(**self.config)
+        module = load_target(self.factory)(**self.config)
         module.method_name = self.name
         return module
 
     def config_hash(self) -> str:
-        payload = json.dumps({"factory": _qualname(self.factory), "config": self.config}, sort_keys=True, default=str)
+        # the factory's defining module and qualname: a "module:attr" string hashes as the object it names
+        payload = json.dumps({"factory": target_name(self.factory), "config": self.config}, sort_keys=True,
+                             default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def _qualname(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
 _METHODS: dict[str, MethodSpec] = {}
@@ -71,6 +71,7 @@ def register_method(spec: MethodSpec) -> MethodSpec:
 
 
 def _ensure_loaded() -> None:
+    # breaks a real cycle: methods.py registers through this module
     import blurbench.tasks.methods  # noqa: F401  (explicit registrations)
 
 
@@ -89,8 +90,9 @@ def get_method(name: str) -> MethodSpec:
     _ensure_loaded()
     if name in _METHODS:
         return _METHODS[name]
+    # deferred: model methods import torch (a listing never gets here); model_methods imports this module
     from blurbench.tasks.model_methods import method_from_source
-    from blurbench.zoo.sources import is_model_source
+    from blurbench.zoo.sources import is_model_source  # deferred: zoo.sources imports torch
 
     # a name that looks like a path is resolved as one, so a typo in it is reported as a missing file
     if name.startswith("@") or is_model_source(name) or "/" in name or name.endswith((".ckpt", ".pth", ".h5")):

@@ -11,7 +11,8 @@ Results publish the Hub's standard way (``huggingface_hub.ModelCardData(eval_res
   ``metric_args`` ``{"convention": ...}`` where blurbench records one (PSNR/SSIM conventions).
 
 :func:`entries_from_card` turns any such card (file, directory or Hub repo id) back into leaderboard entries with
-``source: "model card"``, ready for :func:`blurbench.leaderboard.table.write_leaderboard`.
+``source: "model card"``, ready for :func:`blurbench.leaderboard.table.write_leaderboard`
+(:func:`blurbench.leaderboard.publish.render_from_cards`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from blurbench.errors import ConfigError, DataError
+from blurbench.metrics.conventions import CONVENTIONS, METRIC_INFO
+from blurbench.zoo.local import hub_cache_dir, hub_endpoint, hub_offline
 
-__all__ = ["build_model_card", "entries_for_model", "entries_from_card", "render_from_cards"]
+__all__ = ["build_model_card", "entries_for_model", "entries_from_card"]
 
 HUB_TASK_TYPE = "image-to-image"
 _HF_LICENSES = {"bsd-3-clause", "bsd-2-clause", "mit", "apache-2.0", "cc-by-4.0", "cc-by-nc-4.0", "gpl-3.0", "bsd"}
@@ -34,9 +37,7 @@ def _license_id(text: str) -> str:
 
 
 def _eval_results(entries: list[dict[str, Any]]) -> list[Any]:
-    from huggingface_hub import EvalResult
-
-    from blurbench.leaderboard.table import CONVENTIONS, METRIC_INFO
+    from huggingface_hub import EvalResult  # deferred: huggingface_hub (cards are written and read on demand)
 
     out = []
     for e in entries:
@@ -61,9 +62,8 @@ def _eval_results(entries: list[dict[str, Any]]) -> list[Any]:
 def build_model_card(config: dict[str, Any], entries: list[dict[str, Any]], repo_id: str | None = None) -> Any:
     """A ``huggingface_hub.ModelCard`` for a directory in our format; ``entries`` (leaderboard entries of this
     model) go into ``model-index`` and into a results table in the text."""
+    # deferred: huggingface_hub (cards are written and read on demand)
     from huggingface_hub import ModelCard, ModelCardData
-
-    from blurbench.leaderboard.table import METRIC_INFO
 
     name = config["name"]
     data = ModelCardData(
@@ -126,7 +126,7 @@ def entries_for_model(leaderboard_json: str | Path, method: str) -> list[dict[st
 
 
 def _load_card(source: str | Path) -> tuple[Any, str]:
-    from huggingface_hub import ModelCard
+    from huggingface_hub import ModelCard  # deferred: huggingface_hub (cards are written and read on demand)
 
     path = Path(source)
     if path.is_dir():
@@ -135,10 +135,9 @@ def _load_card(source: str | Path) -> tuple[Any, str]:
         return ModelCard.load(path), str(path)
     if Path(source).exists() or str(source).count("/") != 1:
         raise DataError(f"{source}: no model card here", "pass a README.md, a folder holding one, or a Hub repo id")
+    # deferred: huggingface_hub (cards are written and read on demand)
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
-
-    from blurbench.zoo.hub import hub_cache_dir, hub_endpoint, hub_offline
 
     try:
         readme = hf_hub_download(str(source), "README.md", endpoint=hub_endpoint(), cache_dir=hub_cache_dir(),
@@ -166,12 +165,3 @@ def entries_from_card(source: str | Path) -> list[dict[str, Any]]:
         })
         entry["metrics"][r.metric_type] = float(r.metric_value)
     return list(groups.values())
-
-
-def render_from_cards(sources: list[str | Path], out: str | Path | None = None) -> str:
-    """Entries of every card in ``sources`` as a leaderboard (written to ``out`` if given); returns markdown."""
-    from blurbench.leaderboard.table import render_markdown, sort_entries, write_leaderboard
-
-    entries = sort_entries([e for s in sources for e in entries_from_card(s)])
-    title = "Results from model cards"
-    return write_leaderboard(out, entries, title) if out else render_markdown(entries, title)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
+
+from blurbench.errors import ConfigError
+from blurbench.presets import resolve_config
+from blurbench.zoo.registry import get_model_spec, list_models
 
 _EPILOG = """\
 weights are checked against the registry's sha256 before use; a file that fails is refused and removed from the
@@ -40,8 +45,6 @@ def _size(n: int | None) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from blurbench.zoo.registry import get_model_spec, list_models
-
     specs = [get_model_spec(n) for n in list_models(args.pattern, pretrained=args.pretrained)]
     if args.json:
         print(json.dumps([s.to_dict() for s in specs], indent=2))
@@ -69,8 +72,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from blurbench.zoo.hub import HUB_PREFIX, pull
-    from blurbench.zoo.sources import load
+    from blurbench.zoo.hub import HUB_PREFIX, pull  # deferred: torch (zoo list stays fast)
+    from blurbench.zoo.sources import load  # deferred: torch (zoo list stays fast)
 
     if args.name.startswith(HUB_PREFIX):
         model = load(args.name, revision=args.revision)
@@ -85,7 +88,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from blurbench.zoo.hub import convert
+    from blurbench.zoo.hub import convert  # deferred: torch (zoo list stays fast)
 
     out = convert(args.name, args.checkpoint, args.out, arch=args.arch, ctor_args=dict(args.arg or []),
                   prefix=args.prefix, model_name=args.model_name)
@@ -94,18 +97,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from blurbench.errors import ConfigError
-    from blurbench.zoo.hub import convert
+    from blurbench.zoo.hub import convert  # deferred: torch (zoo list stays fast)
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not (out / "config.json").is_file():
         raise ConfigError(f"{out}: exists and is not a model directory", "pass a new or empty --out directory")
     recipe: dict[str, Any] = {}
     if args.recipe:
-        from blurbench.presets import resolve_config
-
         recipe = {"config": args.recipe, "config_text": Path(resolve_config(args.recipe)).read_text(),
                   "command": f"blurbench fit --config {args.recipe} && blurbench zoo export {args.checkpoint} "
                              f"--out {args.out}" + (f" --name {args.name}" if args.name else "")
@@ -116,7 +114,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from blurbench.zoo.hub import push
+    from blurbench.zoo.hub import push  # deferred: torch (zoo list stays fast)
 
     url = push(args.directory, args.repo_id, results=args.results, method=args.method, private=args.private or None,
                token=args.token)
@@ -125,7 +123,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from blurbench.zoo.cards import render_from_cards
+    from blurbench.leaderboard.publish import render_from_cards  # deferred: torch and Lightning
 
     print(render_from_cards(args.sources, args.out))
     return 0

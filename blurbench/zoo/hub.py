@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from blurbench.downloads import fetch
 from blurbench.errors import ConfigError, DataError
 from blurbench.hub import (
     _DEFAULT_ENDPOINT,
@@ -47,7 +49,18 @@ from blurbench.hub import (
     upload,
 )
 from blurbench.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file
-from blurbench.zoo.registry import ModelSpec, WeightSource, build_arch, get_model_spec, shipped_weights_dir
+from blurbench.zoo.cards import build_model_card, entries_for_model
+from blurbench.zoo.converters import convert_deblurgan_v1, convert_deblurganv2, strip_prefix, unwrap_state_dict
+from blurbench.zoo.local import weights_on_disk, zoo_cache_dir  # noqa: F401  (re-exported)
+from blurbench.zoo.registry import (
+    _REGISTRY,
+    ARCH_IO_RANGE,
+    ModelSpec,
+    WeightSource,
+    build_arch,
+    get_model_spec,
+    shipped_weights_dir,
+)
 
 __all__ = [
     "CONFIG_FORMAT",
@@ -68,13 +81,6 @@ log = logging.getLogger(__name__)
 
 #: ``format`` of our ``config.json``
 CONFIG_FORMAT = "blurbench-zoo/1"
-
-
-def zoo_cache_dir() -> Path:
-    """``<blurbench cache>/zoo``: manual copies (``--local-file``) and non-Hub downloads."""
-    from blurbench.cache import cache_dir
-
-    return cache_dir() / "zoo"
 
 
 # ------------------------------------------------------------------------------------------ verification
@@ -123,6 +129,7 @@ def _offline_message(spec: ModelSpec, w: WeightSource, manual: Path, reason: str
 
 
 def _hub_download(spec: ModelSpec, w: WeightSource, revision: str | None, manual: Path) -> Path:
+    # deferred: huggingface_hub (a shipped or local model needs no Hub client)
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -205,32 +212,12 @@ def pull(name: str, *, sha256: str | None = None, allow_unverified: bool = False
     if w.kind == "url":
         if hub_offline():
             raise _offline_message(spec, w, manual, "HF_HUB_OFFLINE is set")
-        from blurbench.downloads import fetch
 
         fetch(w.url or "", manual, expected_size=size, retries=5,
               manual=f"or download it by hand and run `blurbench zoo pull {name} --local-file PATH`")
         return checked(manual, remove=True)
     raise DataError(f"{name}: no download available ({w.note or 'no source'})",
                     "if you have the file, pass --local-file PATH (with --sha256 or --allow-unverified)")
-
-
-def weights_on_disk(name: str) -> bool:
-    """Whether zoo model ``name``'s weights are on this machine (shipped, copied to the zoo cache, or in the Hub
-    cache), checked without any network access so that listing and planning stay offline and fast."""
-    spec = get_model_spec(name)
-    w = spec.weights
-    if w is None or not w.filename:
-        return False
-    if w.kind == "package":
-        return (shipped_weights_dir() / w.filename / "model.safetensors").is_file()
-    if (zoo_cache_dir() / spec.name / w.filename).is_file():
-        return True
-    if w.kind == "hub" and w.repo_id:
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(w.repo_id, w.filename, cache_dir=hub_cache_dir(), revision=w.revision)
-        return isinstance(found, str)
-    return False
 
 
 def _digest_record(manual: Path) -> Path:
@@ -253,8 +240,6 @@ def read_checkpoint(path: str | Path) -> Any:
     """Read a ``.safetensors`` file or a torch pickle with ``weights_only=True`` (never executes pickled code)."""
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         try:
             return load_file(str(path))
         except Exception as err:  # safetensors raises its own error types
@@ -313,8 +298,6 @@ def convert_checkpoint(obj: Any, converter: str, model_keys: set[str], prefix: s
                        ) -> dict[str, Tensor]:
     """File content → state dict for the target model (official converters, or prefix matching for plain and
     Lightning checkpoints). Lightning checkpoints always take the generic path."""
-    from blurbench.zoo.converters import convert_deblurgan_v1, convert_deblurganv2, unwrap_state_dict
-
     try:
         if not _is_lightning_checkpoint(obj):
             if converter == "deblurgan_v1":
@@ -370,8 +353,6 @@ def load_registered(name: str, pretrained: bool = True, *, sha256: str | None = 
 def detect_converter(obj: Any, arch: str) -> str:
     """The converter for a bare weights file meant for ``arch``: official DeblurGAN-v2 files are recognised by
     their ``fpn.`` keys, DeblurGAN v1 files by the generator family; anything else is a plain state dict."""
-    from blurbench.zoo.converters import strip_prefix, unwrap_state_dict
-
     if _is_lightning_checkpoint(obj):
         return "state_dict"
     try:
@@ -389,8 +370,6 @@ def detect_converter(obj: Any, arch: str) -> str:
 
 
 def _registered_specs() -> list[ModelSpec]:
-    from blurbench.zoo.registry import _REGISTRY
-
     return list(_REGISTRY.values())
 
 
@@ -450,10 +429,6 @@ def load_hub_repo(repo: str, revision: str | None = None, **overrides: Any) -> n
 def save_local(model: nn.Module, out_dir: str | Path, config: Mapping[str, Any],
                results: list[dict[str, Any]] | None = None) -> Path:
     """Write ``model.safetensors``, ``config.json`` (``config`` + format + weights digest) and ``README.md``."""
-    from safetensors.torch import save
-
-    from blurbench.zoo.cards import build_model_card
-
     out_dir = Path(out_dir)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     weights = out_dir / "model.safetensors"
@@ -480,7 +455,7 @@ def convert(name: str | None, checkpoint: str | Path, out_dir: str | Path, *, ar
     is recorded in it. ``prefix`` selects the sub-module of a wrapped checkpoint (``net.``). ``recipe`` records how
     the weights were made (config, command, steps) in ``config.json``.
     """
-    from blurbench.zoo.registry import ARCH_IO_RANGE
+    # breaks a real cycle: sources.py loads through this module
     from blurbench.zoo.sources import CKPT_SUFFIX, _checkpoint_network
 
     checkpoint = Path(checkpoint)
@@ -543,7 +518,6 @@ def push(directory: str | Path, repo_id: str, *, results: str | Path | None = No
     With ``results`` (a blurbench ``leaderboard.json``) the model card is rewritten first so that its
     ``model-index`` carries the measured results of ``method`` (default: the config's name).
     """
-    from blurbench.zoo.cards import build_model_card, entries_for_model
 
     directory = Path(directory)
     cfg = read_config(directory)

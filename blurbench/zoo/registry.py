@@ -17,6 +17,7 @@ Entries are registered explicitly below (no scanning); a duplicate name raises.
 from __future__ import annotations
 
 import fnmatch
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -65,8 +66,6 @@ class _Architectures(Mapping):
     """Name -> factory table; a module is imported only when one of its factories is used (timm is slow)."""
 
     def __getitem__(self, key: str) -> Callable[..., nn.Module]:
-        import importlib
-
         module, attr = _ARCH_PATHS[key].split(":")
         return getattr(importlib.import_module(f"blurbench.zoo.{module}"), attr)
 

@@ -27,6 +27,7 @@ from torch import nn
 
 from blurbench.errors import ConfigError, DataError
 from blurbench.hub import HUB_PREFIX
+from blurbench.zoo import hub
 from blurbench.zoo.registry import (
     _REGISTRY,
     ARCH_IO_RANGE,
@@ -95,8 +96,6 @@ def _checkpoint_network(obj: Any, path: Path) -> tuple[str, dict[str, Any], str,
 def describe(source: str, *, arch: str | None = None, ctor_args: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The config of ``source`` (name, arch, ctor_args, task, io_range, input_convention) without loading weights
     where the form allows (a ``.ckpt`` is read; a Hub repo's ``config.json`` is fetched)."""
-    from blurbench.zoo import hub
-
     base, _ = split_digest(source)
     if base.startswith(HUB_PREFIX):
         cfg = hub.hub_repo_config(base[len(HUB_PREFIX):])
@@ -136,8 +135,6 @@ def load(source: str, pretrained: bool = True, *, sha256: str | None = None, all
     ``overrides`` update the recorded constructor arguments (e.g. ``gamma``). ``sha256``, ``allow_unverified``,
     ``local_file`` and ``revision`` apply to zoo names (see :func:`blurbench.zoo.hub.pull`).
     """
-    from blurbench.zoo import hub
-
     base, digest = split_digest(source)
     if digest is not None and sha256 is not None and digest != sha256.lower():
         raise ConfigError(f"{source}: two different digests given ({sha256})", "pass one sha256")
