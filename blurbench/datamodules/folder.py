@@ -69,7 +69,25 @@ def check_pairs(records: list[PairRecord]) -> list[str]:
     return problems
 
 
-class FolderPairsDataModule(EvaluationDataModule):
+class ListedFilesDataModule(EvaluationDataModule):
+    """An evaluation datamodule whose samples are the records its ``_records()`` lists from a folder: it checks them
+    (``data check``: the count and every problem) and serves them as they are."""
+
+    def _records(self) -> list[PairRecord]:
+        raise NotImplementedError
+
+    def check(self) -> list[str]:
+        return check_pairs(self._records())
+
+    def check_all(self) -> tuple[dict[str, int], list[str]]:
+        records = self._records()
+        return {"all": len(records)}, check_pairs(records)
+
+    def build_test_dataset(self) -> PairedImageDataset:
+        return PairedImageDataset(self._records())
+
+
+class FolderPairsDataModule(ListedFilesDataModule):
     kind = "image"
     protocol = "psnr-ssim (uint8 RGB, Gaussian SSIM)"
     split = "all"
@@ -88,16 +106,6 @@ class FolderPairsDataModule(EvaluationDataModule):
             raise DataError(f"{blurry_dir}: no images", "put blurry images (png/jpg) there")
         return [PairRecord(n, blurry_dir / n, self.root / "sharp" / n) for n in names]
 
-    def check(self) -> list[str]:
-        return check_pairs(self._records())
-
-    def check_all(self) -> tuple[dict[str, int], list[str]]:
-        """For ``blurbench data check pairs --root ROOT``: the pair count and every problem."""
-        records = self._records()
-        return {"all": len(records)}, check_pairs(records)
-
-    def build_test_dataset(self) -> PairedImageDataset:
-        return PairedImageDataset(self._records())
 
 
 def check_folder(root: str | Path, **_: Any) -> FolderPairsDataModule:

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from blurbench.datamodules.base import EvaluationDataModule, PairedImageDataset, PairRecord
-from blurbench.datamodules.folder import check_pairs, list_images
+from blurbench.datamodules.base import PairRecord
+from blurbench.datamodules.folder import ListedFilesDataModule, list_images
 from blurbench.errors import DataError
 
 #: DatasetSpec.kind of these datasets: photographs without ground truth
@@ -34,7 +34,7 @@ def clock_motion_path() -> Path:
     return Path(skimage.__file__).parent / "data" / "clock_motion.png"
 
 
-class RealBlurDataModule(EvaluationDataModule):
+class RealBlurDataModule(ListedFilesDataModule):
     """Blurry images without ground truth; ``files`` (id -> path) or every image under ``root``."""
 
     kind = REAL_KIND
@@ -59,17 +59,6 @@ class RealBlurDataModule(EvaluationDataModule):
         if not names:
             raise DataError(f"{self.root}: no images", "put blurry photos (png/jpg/tif) in it")
         return [PairRecord(n, self.root / n) for n in names]
-
-    def check(self) -> list[str]:
-        return check_pairs(self._records())
-
-    def check_all(self) -> tuple[dict[str, int], list[str]]:
-        """For ``blurbench data check real-folder --root DIR``: the image count and every problem."""
-        records = self._records()
-        return {"all": len(records)}, check_pairs(records)
-
-    def build_test_dataset(self) -> PairedImageDataset:
-        return PairedImageDataset(self._records())
 
     def score(self, restored: torch.Tensor, batch: dict[str, Any]) -> list[dict[str, float]]:
         return [{} for _ in batch["id"]]
