@@ -93,10 +93,8 @@ def violations(module: str, source: str) -> list[str]:
     return found
 
 
-# modules another change owns today (their local imports are reported there): the layer order still holds in them
-REASON_PENDING = {"blurbench.datamodules.skimage_train", "blurbench.datamodules.synthetic",
-                  "blurbench.leaderboard.report", "blurbench.ops.gvd.flow", "blurbench.ops.gvd.kernels",
-                  "blurbench.tasks.losses"}
+# modules whose local imports may lack a reason for now (none left): the layer order still holds in them
+REASON_PENDING: set[str] = set()
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: _module_name(p))

@@ -70,7 +70,7 @@ def _resize(img: np.ndarray) -> np.ndarray:
 
 
 def _images(name: str) -> dict[str, np.ndarray]:
-    import skimage.data as data
+    import skimage.data as data  # deferred: scikit-image is slow to import; only building the folder needs it
 
     raw = getattr(data, name)()
     if name == "lfw_subset":  # [200, 25, 25] float faces -> one 10 x 20 mosaic

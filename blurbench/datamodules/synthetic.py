@@ -56,6 +56,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 from blurbench.errors import DataError
 from blurbench.ops.dead_leaves import dead_leaves
 from blurbench.ops.kernels import GENERATOR_VERSION, KernelBank
+from blurbench.ops.reblur import reblur
 from blurbench.ops.regions import sample_blur_field
 
 __all__ = ["IMAGE_SUFFIXES", "DrawsWithReplacement", "SyntheticBlurDataModule", "SyntheticBlurDataset",
@@ -273,8 +274,6 @@ class SyntheticBlurDataset(Dataset):
         return image, labels
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        from blurbench.ops.reblur import reblur
-
         item = self.items[index]
         rng = self._rng(index)
         k = self.kernel_size
@@ -465,6 +464,7 @@ class SyntheticBlurDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         if self.hparams.builtin_val:
+            # deferred: the built-in benchmark's generators are needed only with builtin_val
             from blurbench.datamodules.base import collate
             from blurbench.datamodules.builtin import BuiltinImageDataModule, prepare
 

@@ -485,6 +485,7 @@ def render_html(entries: list[dict[str, Any]], rows: list[dict[str, Any]], title
 
 def run_callbacks(out: str | Path, images: bool = True) -> list[Any]:
     """Callbacks an evaluation run adds for the report: cost counts, and the pictures unless ``images`` is off."""
+    # deferred: torch (rendering a report from files on disk needs neither module)
     from blurbench.leaderboard.assets import ReportAssets
     from blurbench.leaderboard.cost import CostRecorder
 

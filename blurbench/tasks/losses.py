@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from blurbench.errors import ConfigError
+from blurbench.cache import cache_dir
+from blurbench.errors import ConfigError, DataError
 
 __all__ = [
     "CONTENT_KINDS",
@@ -111,12 +112,10 @@ def vgg19_conv3_3() -> nn.Sequential:
 
 
 def _load_vgg(path: Path) -> nn.Sequential:
-    from blurbench.errors import DataError
-
     net = vgg19_conv3_3()
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+            from safetensors.torch import load_file  # deferred: only the .safetensors form needs it
 
             state = load_file(str(path))
         else:
@@ -168,8 +167,6 @@ class ContentLoss(nn.Module):
         """
         if self.kind != "perceptual" or self._vgg:
             return
-        from blurbench.cache import cache_dir
-
         path = Path(self.vgg_weights).expanduser() if self.vgg_weights else cache_dir() / VGG19_DEFAULT_PATH
         if not path.is_file():
             raise ConfigError(

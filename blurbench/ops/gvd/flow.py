@@ -260,7 +260,7 @@ def _to_gray_u8(frame: torch.Tensor) -> np.ndarray:
 
 
 def _pair_flow(a: np.ndarray, b: np.ndarray, method: str, preset: str) -> np.ndarray:
-    import cv2
+    import cv2  # deferred: OpenCV only for the optional initial flow of this function
 
     if method == "dis":
         presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,

@@ -311,7 +311,7 @@ def _merge_duplicates(cols: torch.Tensor, vals: torch.Tensor) -> tuple[torch.Ten
 def _scipy_sparse():
     """``scipy.sparse`` or None (scipy comes with scikit-image; the fallback keeps torch-only installs working)."""
     try:
-        import scipy.sparse as sp
+        import scipy.sparse as sp  # optional: the fallback keeps torch-only installs working
     except ImportError:  # pragma: no cover
         return None
     return sp
@@ -324,7 +324,7 @@ def _transposed_product(mat: torch.Tensor, v: torch.Tensor, cache: list, f: int,
     Otherwise the transpose is built once by a (stable) sort and cached in ``cache[f]``.
     """
     if use_scipy:
-        import numpy as np
+        import numpy as np  # deferred: only the scipy path needs numpy
 
         n = mat.shape[0]
         m = _scipy_sparse().csr_matrix((mat.values().detach().numpy(), mat.col_indices().numpy(),
