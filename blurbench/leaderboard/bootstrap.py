@@ -95,14 +95,20 @@ def intervals(rows: list[dict[str, Any]], resamples: int = DEFAULT_RESAMPLES, se
     """
     higher_is_better = higher_is_better or {}
     references = {**REFERENCES, **(references or {})}
-    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        groups[(r.get("task", "deblurring"), r["dataset"])][r["method"]].append(r)
+    groups = _by_task_dataset(rows)
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for (task, dataset), by_method in sorted(groups.items()):
         group = _Group(task, dataset, by_method, resamples, seed, higher_is_better)
         out.update(group.intervals(references.get(task), level))
     return out
+
+
+def _by_task_dataset(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+    """``{(task, dataset): {method: rows}}``: the groups that are resampled together."""
+    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        groups[(r.get("task", "deblurring"), r["dataset"])][r["method"]].append(r)
+    return groups
 
 
 def compare_pairs(rows: list[dict[str, Any]], pairs: list[tuple[str, str]], resamples: int = DEFAULT_RESAMPLES,
@@ -112,9 +118,7 @@ def compare_pairs(rows: list[dict[str, Any]], pairs: list[tuple[str, str]], resa
     Returns ``[{"task", "dataset", "method": a, "other": b, metric: {"diff", "lo", "hi", "tie", "n"}, ...}]`` in
     the order of ``pairs`` (the same draws as :func:`intervals`, so the numbers match the tables').
     """
-    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        groups[(r.get("task", "deblurring"), r["dataset"])][r["method"]].append(r)
+    groups = _by_task_dataset(rows)
     out = []
     for a, b in pairs:
         for (task, dataset), by_method in sorted(groups.items()):
