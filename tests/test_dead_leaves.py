@@ -40,6 +40,27 @@ def test_radius_power_law():
         dead_leaves(8, 8, 0, r_min=0)
 
 
+def _peak_share(img: np.ndarray) -> float:
+    """Share of the strongest non-DC frequency (and its mirror) in the grey image's AC energy."""
+    p = np.abs(np.fft.fft2(img.mean(axis=2) - img.mean())) ** 2
+    return float(2 * p.max() / p.sum())
+
+
+def test_noise_texture_is_broadband_unlike_a_grating():
+    # one leaf larger than the frame covers it: the image is that leaf's texture
+    kw = dict(r_min=200.0, r_max=200.0, texture_prob=1.0, supersample=1)
+    gratings = [dead_leaves(64, 64, s, textures=("grating",), **kw) for s in range(12)]
+    noises = [dead_leaves(64, 64, s, textures=("noise",), **kw) for s in range(12)]
+    # a grating puts its energy in one frequency; the noise spreads it (cloudy slopes still peak low: medians)
+    assert np.median([_peak_share(g) for g in gratings]) > 2.5 * np.median([_peak_share(n) for n in noises])
+    assert min(n.std() for n in noises) > 5  # textured, not flat
+    np.testing.assert_array_equal(noises[0], dead_leaves(64, 64, 0, textures=("noise",), **kw))
+    # the default draws what it drew before "noise" existed: naming the one kind changes nothing
+    np.testing.assert_array_equal(dead_leaves(64, 64, 5), dead_leaves(64, 64, 5, textures=("grating",)))
+    with pytest.raises(ValueError, match="textures"):
+        dead_leaves(8, 8, 0, textures=("fur",))
+
+
 def _folder(tmp_path):
     import cv2
 

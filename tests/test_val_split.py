@@ -24,7 +24,8 @@ def test_val_crops_have_test_size_and_differ():
     crops = [load() for _, load in builtin.split_items("val")]
     assert all(c.dtype.name == "uint8" and c.shape[2] == 3 and max(c.shape[:2]) == builtin.LONG_SIDE for c in crops)
     # the two crops of one photo are different quadrants, not copies
-    assert all(crops[i].shape != crops[i + 1].shape or (crops[i] != crops[i + 1]).any() for i in range(0, 8, 2))
+    pairs = zip(crops[0::2], crops[1::2], strict=True)
+    assert all(a.shape != b.shape or (a != b).any() for a, b in pairs)
 
 
 def test_val_tree_is_separate_and_seeded_apart_from_test():
@@ -35,11 +36,12 @@ def test_val_tree_is_separate_and_seeded_apart_from_test():
     test_m = json.loads((test_dir / "manifest.json").read_text())
     val_m = json.loads((val_dir / "manifest.json").read_text())
     assert "split" not in test_m and val_m["split"] == "val"
+    assert val_m["version"] == builtin.SPLIT_VERSIONS["val"] and val_dir.name.endswith(f"-v{val_m['version']}")
     assert val_m["seed"] == test_m["seed"] + builtin.VAL_SEED_OFFSET
     assert builtin.verify("motion", "val") == []
     dm = builtin.BuiltinImageDataModule("motion", split="val")
     dm.setup("test")
-    assert dm.split == "val" and len(dm.test_set) == 8
+    assert dm.split == "val" and len(dm.test_set) == len(builtin.split_ids("val"))
     s = dm.test_set[0]
     assert s["id"] == builtin.split_ids("val")[0] and s["kernels"].shape[-1] == builtin.KERNEL_SIZE
     assert (s["blurry"] - s["sharp"]).abs().mean() > 0.01  # really blurred

@@ -12,10 +12,12 @@ pair (``field.safetensors``: ``kernels`` [B, K, K], ``mixing`` [B, H, W]) for or
 kernel-error metrics.
 
 Splits: every dataset has a ``test`` split (the leaderboard's, from :data:`PHOTOS`) and a ``val`` split made by
-the same generator from other photographs (:data:`VAL_SOURCES`: two crops of each of four scikit-image photos
-that are neither benchmark nor training photos) with other seeds (:data:`VAL_SEED_OFFSET` added). Every choice
-made on data (recipes, weights, thresholds) is made on ``val``; ``test`` is for reporting only. The ``test``
-trees are unchanged by the split (same directories, seeds and bytes).
+the same generator from other photographs (:data:`VAL_PHOTOS`: two crops of each of four scikit-image photos
+that are neither benchmark nor training photos, and, since val version 3, of scikit-learn's two bundled colour
+photographs, whose foliage and petals are the natural colour texture the scikit-image spares lack) with other
+seeds (:data:`VAL_SEED_OFFSET` added). Every choice made on data (recipes, weights, thresholds) is made on
+``val``; ``test`` is for reporting only. The ``test`` trees are unchanged by the split (same directories, seeds
+and bytes); ``val`` has its own version (:data:`SPLIT_VERSIONS`).
 """
 
 from __future__ import annotations
@@ -76,11 +78,26 @@ PHOTOS = (
 )
 
 SPLITS = ("test", "val")
-#: photos of the val split (never test photos, and held out of skimage_train.TRAIN_IMAGES)
-VAL_PHOTOS = ("retina", "camera", "coins", "gravel")
+#: photos of the val split (never test photos, and held out of skimage_train.TRAIN_IMAGES); the last two are
+#: scikit-learn's bundled sample images (``sklearn.datasets.load_sample_image``, CC BY 2.0, see its README)
+VAL_PHOTOS = ("retina", "camera", "coins", "gravel", "china", "flower")
+_SKLEARN_PHOTOS = ("china", "flower")
+#: generator version of each split's trees (val 3: the scikit-learn photos joined; test trees never move)
+SPLIT_VERSIONS = {"test": BUILTIN_VERSION, "val": "3"}
 #: val seeds are the test seeds plus this (disjoint from every test seed)
 VAL_SEED_OFFSET = 1000
 _VAL_LONG_SIDE = 2 * LONG_SIDE
+
+
+def _val_photo(name: str) -> np.ndarray:
+    if name in _SKLEARN_PHOTOS:
+        # deferred: scikit-learn is slow to import and only val generation reads its two photos
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    import skimage.data as data  # deferred: scikit-image loads its data registry (only generation needs it)
+
+    return getattr(data, name)()
 
 
 def _val_crops(name: str) -> list[np.ndarray]:
@@ -89,9 +106,7 @@ def _val_crops(name: str) -> list[np.ndarray]:
     Quadrants of a larger rendering give val items of the test items' size and scale of detail; texture
     (mean absolute Laplacian) picks them so that e.g. the black surround of ``retina`` is never a val item.
     """
-    import skimage.data as data  # deferred: scikit-image loads its data registry (only generation needs it)
-
-    img = getattr(data, name)()
+    img = _val_photo(name)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     img = img[..., :3]
@@ -138,7 +153,7 @@ class BuiltinDataset:
 def dataset_dir(name: str, split: str = "test") -> Path:
     # test keeps its original folder name: caches made before the val split stay valid
     tag = "" if split == "test" else f"-{split}"
-    return cache_dir() / SUITE / f"{name}{tag}-v{BUILTIN_VERSION}"
+    return cache_dir() / SUITE / f"{name}{tag}-v{SPLIT_VERSIONS.get(split, BUILTIN_VERSION)}"
 
 
 def _generate_image_pairs(out: Path, seed: int, noise_sigma: float, split: str = "test") -> list[str]:
@@ -236,7 +251,7 @@ def prepare(name: str, force: bool = False, split: str = "test") -> Path:
     try:
         seed = split_seed(ds.seed, split)
         files = ds.generate(tmp, seed, split=split)
-        meta = {"suite": SUITE, "dataset": name, "version": BUILTIN_VERSION, "seed": seed}
+        meta = {"suite": SUITE, "dataset": name, "version": SPLIT_VERSIONS[split], "seed": seed}
         if split != "test":  # the test manifest keeps its exact original content
             meta["split"] = split
         atomic_write_json(tmp / "manifest.json", {

@@ -7,8 +7,10 @@ radii drawn from a power law p(r) ∝ r^-alpha on [r_min, r_max] and alpha ≈ 3
 scale invariant, like natural images, and hold edges at every scale and orientation with occlusions.
 
 Here, as in VibrantLeaves, leaves are not only disks: ellipses (random aspect and orientation) and convex
-polygons; each leaf is either flat or textured (a sinusoidal grating between two colours, with random frequency
-and orientation). Colours are a random grey level plus a random chroma of random strength. Rendering is
+polygons; each leaf is either flat or textured between two colours: a sinusoidal grating (random frequency and
+orientation) or, with ``textures`` holding ``"noise"``, a stochastic micro-texture (Gaussian noise shaped by a
+random power-law spectrum 1/f^beta with random anisotropy: the random-phase texture model, closer to fur,
+foliage or tissue than a grating). Colours are a random grey level plus a random chroma of random strength. Rendering is
 front to back (a leaf paints only the pixels still uncovered, so the hidden majority of small leaves costs little)
 at ``supersample`` × the size, then area-downsampled: edges are anti-aliased like a camera's.
 
@@ -55,8 +57,23 @@ def _leaf_mask(rng: np.random.Generator, radius: float, shape: str) -> np.ndarra
     return box
 
 
+def _noise_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A [h, w] micro-texture in [0, 1]: white noise filtered by a random anisotropic power-law spectrum."""
+    beta = rng.uniform(0.5, 2.5)  # spectral slope of the amplitude: 0.5 is grainy, 2.5 is cloudy
+    aspect, theta = rng.uniform(1.0, 4.0), rng.uniform(0, np.pi)
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]
+    u = fx * np.cos(theta) + fy * np.sin(theta)
+    v = (-fx * np.sin(theta) + fy * np.cos(theta)) * aspect  # anisotropy: streaks along theta (fur, grass)
+    f = np.sqrt(u * u + v * v) + 1.0 / max(h, w)
+    spectrum = np.fft.rfft2(rng.standard_normal((h, w))) * f ** -beta
+    noise = np.fft.irfft2(spectrum, s=(h, w))
+    noise /= noise.std() + 1e-12
+    return (0.5 + 0.5 * np.tanh(rng.uniform(0.5, 2.0) * noise)).astype(np.float32)  # random contrast
+
+
 def dead_leaves(height: int, width: int, seed: int | np.random.Generator, *, alpha: float = 3.0,
                 r_min: float = 4.0, r_max: float | None = None, texture_prob: float = 0.4,
+                textures: tuple[str, ...] = ("grating",),
                 shapes: tuple[str, ...] = ("disk", "ellipse", "polygon"), max_leaves: int = 20_000,
                 supersample: int = 2) -> np.ndarray:
     """A dead-leaves image [height, width, 3] uint8, a function of ``seed`` alone (see the module docstring).
@@ -65,7 +82,9 @@ def dead_leaves(height: int, width: int, seed: int | np.random.Generator, *, alp
         alpha: power-law exponent of the radius distribution (3: scale invariant, as in Achddou et al.).
         r_min, r_max: radius range in output pixels (r_max default: the long side). r_min 4 rather than 1:
             with 1 the images are dominated by confetti-sized leaves and take ~10x longer to cover.
-        texture_prob: share of leaves holding a sinusoidal grating between two colours.
+        texture_prob: share of textured leaves (between two colours).
+        textures: kinds a textured leaf picks from, uniformly: "grating" (sinusoidal) and "noise" (stochastic
+            micro-texture). The default draws exactly the random numbers it drew before "noise" existed.
         max_leaves: stop after this many leaves; pixels still uncovered take the mean colour of the image.
         supersample: render at this factor and area-downsample (anti-aliased edges).
     """
@@ -75,6 +94,9 @@ def dead_leaves(height: int, width: int, seed: int | np.random.Generator, *, alp
         r_max = float(max(height, width))
     if not 0 < r_min <= r_max or alpha <= 0:
         raise ValueError(f"need 0 < r_min <= r_max and alpha > 0, got {r_min}, {r_max}, {alpha}")
+    unknown = set(textures) - {"grating", "noise"}
+    if unknown or not textures:
+        raise ValueError(f"textures must be a non-empty subset of ('grating', 'noise'), got {textures}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     s = supersample
     h, w = height * s, width * s
@@ -97,11 +119,16 @@ def dead_leaves(height: int, width: int, seed: int | np.random.Generator, *, alp
         c1 = _colour(rng)
         if rng.random() < texture_prob:
             c2 = _colour(rng)
-            period = rng.uniform(3.0, max(4.0, radius)) if radius > 3 else 3.0
-            theta, phase = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
-            yy, xx = np.nonzero(m)
-            t = 0.5 + 0.5 * np.sin(2 * np.pi * ((xx + x0) * np.cos(theta) + (yy + y0) * np.sin(theta)) / period + phase)
-            canvas[y0 + yy, x0 + xx] = c1 + t[:, None].astype(np.float32) * (c2 - c1)
+            kind = textures[int(rng.integers(len(textures)))] if len(textures) > 1 else textures[0]
+            if kind == "noise":
+                t = _noise_texture(rng, y1 - y0, x1 - x0)[m]
+            else:
+                period = rng.uniform(3.0, max(4.0, radius)) if radius > 3 else 3.0
+                theta, phase = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
+                yy, xx = np.nonzero(m)
+                t = 0.5 + 0.5 * np.sin(2 * np.pi * ((xx + x0) * np.cos(theta) + (yy + y0) * np.sin(theta)) / period
+                                       + phase)
+            canvas[y0:y1, x0:x1][m] = c1 + t[:, None].astype(np.float32) * (c2 - c1)
         else:
             canvas[y0:y1, x0:x1][m] = c1
         free[y0:y1, x0:x1][m] = False
