@@ -11,7 +11,8 @@ from torch import nn
 from blurbench.errors import ConfigError, DataError
 from blurbench.ops.reblur import reblur
 from blurbench.tasks.deblurgan import PRESETS, DeblurGANTraining, align_sharp, from_gan_range, to_gan_range
-from blurbench.tasks.losses import ContentLoss, GANLoss, gradient_penalty, vgg19_conv3_3
+from blurbench.tasks.losses import ContentLoss, GANLoss, gradient_penalty
+from blurbench.zoo.vgg import vgg19_conv3_3
 
 from .conftest import run_cli
 
@@ -93,6 +94,23 @@ def test_content_loss_perceptual_needs_local_weights(tmp_path):
     torch.save({"classifier.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(DataError):
         ContentLoss("perceptual", vgg_weights=str(tmp_path / "bad.pth")).load()
+
+
+def test_content_loss_reads_torchvision_layout_through_the_zoo(tmp_path, monkeypatch):
+    # torchvision's file holds all 37 features and the classifier: only features.0..14 are read
+    net = vgg19_conv3_3()
+    full = {f"features.{k}": v for k, v in net.state_dict().items()}
+    full.update({"features.16.weight": torch.zeros(256, 256, 3, 3), "classifier.0.weight": torch.zeros(2, 2)})
+    torch.save(full, tmp_path / "vgg19-dcbb9e9d.pth")
+    loss = ContentLoss("perceptual", vgg_weights=str(tmp_path / "vgg19-dcbb9e9d.pth"))
+    loss.load()
+    torch.testing.assert_close(loss._vgg[0][14].weight, net[14].weight, rtol=0, atol=0)
+    # no file given: the zoo entry, offline and not cached, is a one-line error that says how to get it
+    monkeypatch.setenv("BLURBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError) as err:
+        ContentLoss("perceptual").load()
+    assert "vgg19-dcbb9e9d.pth" in err.value.message and "zoo pull vgg19-conv3-3" in err.value.fix
 
 
 def test_align_sharp_matches_valid_correlation_centre():

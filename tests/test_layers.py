@@ -3,7 +3,8 @@
 ops <- metrics <- datamodules / zoo <- tasks <- leaderboard <- evaluation <- cli: a module imports its own layer
 (same package) or lower ones, never a higher one nor a sibling package of its layer. A function-local import must
 say why it is not at the top (a comment on its line or just above its group: it defers a heavy import or breaks a
-real cycle).
+real cycle). And only :mod:`blurbench.zoo` reads network weights (``torch.load``, ``load_state_dict``, URL/hub
+loaders, ``pretrained=True``): everything else goes through ``blurbench.zoo.load``.
 """
 
 from __future__ import annotations
@@ -115,3 +116,42 @@ def test_the_check_catches_upward_sideways_and_unexplained_imports() -> None:
     assert violations("blurbench.zoo.probe", "from blurbench.datamodules.registry import datasets\n")  # sideways
     assert not violations("blurbench.tasks.probe", "import blurbench.zoo.hub\nfrom blurbench.ops import dft\n")
     assert violations("blurbench.zoo.cli", "from blurbench.leaderboard import publish\n") == []  # cli layer
+
+
+# ------------------------------------------------------------------------------------------ one weight path
+#: calls that read network weights: only blurbench.zoo may make them (its loader verifies, converts, loads strictly)
+WEIGHT_READERS = {"torch.load", "load_state_dict_from_url", "load_url", "download_url_to_file", "load_state_dict"}
+
+
+def weight_reads(source: str) -> list[str]:
+    """``line: call`` of every weight-reading call in ``source``: :data:`WEIGHT_READERS`, any ``torch.hub.*``,
+    and a ``pretrained=True`` given to anything but the zoo's own ``load``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = ast.unparse(node.func)
+        last = name.rsplit(".", 1)[-1]
+        if name in WEIGHT_READERS or last in WEIGHT_READERS - {"load"} or name.startswith("torch.hub."):
+            found.append(f"{node.lineno}: {name}(...)")
+        elif last != "load" and any(k.arg == "pretrained" and isinstance(k.value, ast.Constant) and k.value.value
+                                    for k in node.keywords):
+            found.append(f"{node.lineno}: {name}(pretrained=True)")
+    return found
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p.parent.name != "zoo"], ids=lambda p: _module_name(p))
+def test_only_the_zoo_loads_weights(path: Path) -> None:
+    found = weight_reads(path.read_text())
+    assert not found, f"{_module_name(path)} reads weights outside blurbench.zoo (add a zoo entry or use " \
+                      f"blurbench.zoo.load / zoo.hub.load_state_dict_strict): " + "; ".join(found)
+
+
+def test_the_weight_check_catches_direct_loads() -> None:
+    assert weight_reads("import torch\nsd = torch.load(p, weights_only=True)\nnet.load_state_dict(sd)\n") == [
+        "2: torch.load(...)", "3: net.load_state_dict(...)"]
+    assert weight_reads("from torch.hub import load_state_dict_from_url as f\nload_state_dict_from_url(u)\n")
+    assert weight_reads("import torchvision\nm = torchvision.models.vgg19(pretrained=True)\n")
+    assert weight_reads("x = torch.hub.load('a/b', 'c')\n")
+    assert not weight_reads("from blurbench.zoo import load\nnet = load('drunet-color', pretrained=True)\n")
+    assert not weight_reads("from blurbench.zoo.hub import load_state_dict_strict\nload_state_dict_strict(m, s, w)\n")

@@ -10,9 +10,9 @@ import torch
 
 import blurbench.ops
 from blurbench.ops import reblur_autotune as autotune
-from blurbench.ops.gvd.defocus import DefocusBlur
+from blurbench.ops.gvd.defocus import DefocusBlur, defocus_blur, defocus_blur_adjoint, defocus_radius
 from blurbench.ops.gvd.energy import BlurOperator
-from blurbench.ops.gvd.kernels import MotionBlur, SampledMotionBlur
+from blurbench.ops.gvd.kernels import MotionBlur, SampledMotionBlur, render_motion_blur
 from blurbench.ops.linear_operator import Composition, LinearOperator
 from blurbench.ops.reblur import BlurField
 
@@ -130,3 +130,21 @@ def test_blur_field_is_reblur_and_uniform_is_one_kernel_everywhere():
     torch.testing.assert_close(uni.A(x[:1]), ref[:1])
     with pytest.raises(ValueError, match="unknown padding"):
         BlurField(k, m, "circular")
+
+
+def test_gvd_operator_type_adds_no_rounding():
+    """In float32 (the solver's dtype) ``BlurOperator`` is bitwise the function chain it replaced (motion blur after
+    defocus; adjoint in reverse order): the operator type changes no GVD number (issue 17, leaderboard gvd row)."""
+    t, h, w = 3, 13, 17
+    fw, bw = _flows(t, h, w, 1).float(), _flows(t, h, w, 2).float()
+    tau = torch.tensor([0.4, 0.8, 1.0])
+    sigma = 1.3 * torch.rand(t, 1, h, w, generator=_gen(3))
+    x = torch.rand(t, 6, h, w, generator=_gen(14))
+    r = defocus_radius(float(sigma.max()))
+    k = MotionBlur(fw, bw, tau, 2)
+    op = BlurOperator(fw, bw, tau, 2, sigma)
+    assert torch.equal(op.A(x), k.A(defocus_blur(x, sigma, r)))
+    assert torch.equal(op.A_adjoint(x), defocus_blur_adjoint(k.A_adjoint(x), sigma, r))
+    assert torch.equal(op.A_adjoint_A(x), defocus_blur_adjoint(k.A_adjoint(k.A(defocus_blur(x, sigma, r))), sigma, r))
+    sampled = BlurOperator(fw, bw, tau, 2, sigma, assembled=False)
+    assert torch.equal(sampled.A(x), render_motion_blur(defocus_blur(x, sigma, r), fw, bw, tau, 2))

@@ -36,8 +36,8 @@ critic: no critic step and no adversarial loss (the CPU recipes; the GoPro recip
 Validation logs ``val/psnr`` (restored), ``val/psnr_input`` (the blurry input: the identity baseline) and
 ``val/gain`` (their difference, per image then averaged); a model learns when ``val/gain`` > 0.
 
-``content`` is never chosen silently: ``"perceptual"`` needs local VGG19 weights (``vgg_weights``) and fails
-with a one-line ConfigError when they are missing; ``"l1"`` / ``"mse"`` are pixel losses.
+``content`` is never chosen silently: ``"perceptual"`` needs VGG19 (the zoo's ``vgg19-conv3-3``, or a local file as
+``vgg_weights``) and fails with a one-line error when it cannot be had; ``"l1"`` / ``"mse"`` are pixel losses.
 """
 
 from __future__ import annotations

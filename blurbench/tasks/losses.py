@@ -11,9 +11,11 @@ are unbounded patch maps [N, 1, h, w] (PatchGAN, no sigmoid); the losses average
 - RaGAN-LS (DeblurGAN-v2's ``ragan-ls``, relativistic average least squares): critic
   ``½·(E[(D(r) - E D(f) - 1)²] + E[(D(f) - E D(r) + 1)²])``, generator the same with the targets swapped.
 - Content: ``"perceptual"`` = MSE between VGG19 ``features[:15]`` (up to conv3_3, before its ReLU)
-  of the restored and sharp images (DeblurGAN v1); ``"l1"`` / ``"mse"`` = pixel losses. The VGG19 weights
-  are never downloaded: pass a local file (torchvision ``vgg19-dcbb9e9d.pth`` or any state dict with
-  ``features.N.*`` keys); a missing file is a :class:`~blurbench.errors.ConfigError`, never a silent switch.
+  of the restored and sharp images (DeblurGAN v1); ``"l1"`` / ``"mse"`` = pixel losses. The VGG19 weights come
+  through the zoo like every other weight file: zoo entry ``vgg19-conv3-3`` (torchvision's ``vgg19-dcbb9e9d.pth``,
+  sha256-pinned, from the zoo cache or downloaded once), or a local file given as ``vgg_weights`` (torchvision's
+  file or any state dict with ``features.N.*`` keys); a missing file is a :class:`~blurbench.errors.ConfigError`,
+  never a silent switch to another loss.
 """
 
 from __future__ import annotations
@@ -25,23 +27,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from blurbench.cache import cache_dir
-from blurbench.errors import ConfigError, DataError
+from blurbench.errors import ConfigError
+from blurbench.zoo import load
 
 __all__ = [
     "CONTENT_KINDS",
     "GAN_KINDS",
+    "VGG19_ZOO_NAME",
     "ContentLoss",
     "GANLoss",
-    "VGG19_DEFAULT_PATH",
     "gradient_penalty",
-    "vgg19_conv3_3",
 ]
 
 GAN_KINDS = ("wgan-gp", "ragan-ls")
 CONTENT_KINDS = ("perceptual", "l1", "mse")
-#: where the perceptual loss looks for VGG19 weights when no path is given (relative to the blurbench cache)
-VGG19_DEFAULT_PATH = "weights/vgg19.pth"
+#: the zoo entry the perceptual loss loads when no local file is given
+VGG19_ZOO_NAME = "vgg19-conv3-3"
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -97,49 +98,12 @@ class GANLoss(nn.Module):
         return 0.5 * (((d_real - d_fake.mean() + 1) ** 2).mean() + ((d_fake - d_real.mean() - 1) ** 2).mean())
 
 
-def vgg19_conv3_3() -> nn.Sequential:
-    """VGG19 ``features[:15]`` (conv1_1 … conv3_3, no final ReLU), torchvision/timm indices 0…14."""
-    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256]
-    layers: list[nn.Module] = []
-    in_ch = 3
-    for v in cfg:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(in_ch, v, 3, padding=1), nn.ReLU(inplace=True)]
-            in_ch = v
-    return nn.Sequential(*layers[:-1])  # drop the ReLU after conv3_3: index 14 is the last conv
-
-
-def _load_vgg(path: Path) -> nn.Sequential:
-    net = vgg19_conv3_3()
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file  # deferred: only the .safetensors form needs it
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt/other formats raise many types
-        raise DataError(f"{path}: unreadable VGG19 weights ({err})", "replace it with torchvision's "
-                        "vgg19-dcbb9e9d.pth") from None
-    state = state.get("state_dict", state) if isinstance(state, dict) else state
-    wanted = {f"{i}.{p}" for i, m in enumerate(net) if isinstance(m, nn.Conv2d) for p in ("weight", "bias")}
-    sub = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.") and
-           k[len("features."):] in wanted}
-    if set(sub) != wanted:
-        raise DataError(f"{path}: not a VGG19 state dict (missing {sorted(wanted - set(sub))[:4]} under "
-                        "'features.')", "use torchvision's vgg19-dcbb9e9d.pth or timm's vgg19 weights")
-    net.load_state_dict(sub, strict=True)
-    return net
-
-
 class ContentLoss(nn.Module):
     """Content loss on generator outputs in [-1, 1]: perceptual (VGG19 conv3_3 MSE) or pixel L1/MSE.
 
     Args:
         kind: ``"perceptual"``, ``"l1"`` or ``"mse"``, chosen explicitly.
-        vgg_weights: local VGG19 weights for ``"perceptual"`` (default ``<blurbench cache>/weights/vgg19.pth``).
+        vgg_weights: local VGG19 weights for ``"perceptual"`` (default: zoo entry :data:`VGG19_ZOO_NAME`).
         pixel_weight: extra pixel MSE term added to the perceptual one (DeblurGAN-v2 uses 0.5 with the
             feature MSE scaled by 0.006); 0 for v1.
         feature_weight: scale of the feature MSE (1 for v1, 0.006 for v2).
@@ -160,20 +124,25 @@ class ContentLoss(nn.Module):
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def load(self) -> None:
-        """Read the VGG19 weights (perceptual only; idempotent). Missing file: one-line ConfigError.
+        """Load VGG19 through the zoo (perceptual only; idempotent). Missing local file: one-line ConfigError.
 
         Called lazily (first forward, or the training task's ``setup``) so that building the module from a
         config never touches the disk.
         """
         if self.kind != "perceptual" or self._vgg:
             return
-        path = Path(self.vgg_weights).expanduser() if self.vgg_weights else cache_dir() / VGG19_DEFAULT_PATH
-        if not path.is_file():
-            raise ConfigError(
-                f"perceptual content loss needs VGG19 weights: {path} not found",
-                "put torchvision's vgg19-dcbb9e9d.pth there (or pass vgg_weights=PATH), or set content: l1",
-            )
-        self._vgg.append(_load_vgg(path).eval().requires_grad_(False))
+        if not self.vgg_weights:
+            net = load(VGG19_ZOO_NAME)
+        else:
+            path = Path(self.vgg_weights).expanduser()
+            if not path.is_file():
+                raise ConfigError(
+                    f"perceptual content loss needs VGG19 weights: {path} not found",
+                    f"pass vgg_weights=PATH of torchvision's vgg19-dcbb9e9d.pth, leave it unset for the zoo's "
+                    f"{VGG19_ZOO_NAME}, or set content: l1",
+                )
+            net = load(str(path), arch="vgg19_conv3_3")
+        self._vgg.append(net.eval().requires_grad_(False))
 
     def _features(self, x: Tensor) -> Tensor:
         self.load()

@@ -13,6 +13,8 @@ layers, legacy running statistics, aliases) are listed at INFO level by the ``bl
   ``fpn.enc0..enc4``), with the official MobileNetV2 names or Cadene's Inception-ResNet-v2 names, plus
   InstanceNorm running statistics: :func:`convert_deblurganv2` maps it to
   :class:`~blurbench.zoo.deblurganv2.FPNGenerator` (timm backbone names under ``fpn.backbone``).
+- torchvision's VGG19 (``vgg19-dcbb9e9d.pth``) for the perceptual loss: :func:`convert_vgg19_features` keeps
+  ``features.0..14`` (:func:`~blurbench.zoo.vgg.vgg19_conv3_3`) and drops the deeper layers and the classifier.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "IRV2_STAGES",
     "MOBILENETV2_STAGE_DEPTHS",
     "convert_deblurgan_v1",
     "convert_deblurganv2",
+    "convert_vgg19_features",
     "deblurganv2_key",
     "drop_instancenorm_running_stats",
     "strip_prefix",
@@ -87,6 +91,26 @@ def convert_deblurgan_v1(checkpoint: Any) -> dict[str, Tensor]:
     return drop_instancenorm_running_stats(strip_prefix(unwrap_state_dict(checkpoint)))
 
 
+# --------------------------------------------------------------------------------------------- VGG19
+def convert_vgg19_features(checkpoint: Any, layers: int = 15) -> dict[str, Tensor]:
+    """torchvision/timm VGG19 file → state dict of ``features[:layers]`` (keys ``N.weight`` / ``N.bias``).
+
+    Keys outside ``features.`` (the classifier) and deeper features are dropped and listed; a file without any
+    ``features.`` key is returned empty, so that the strict load names every missing layer.
+    """
+    sd = unwrap_state_dict(checkpoint)
+    out, dropped = {}, []
+    for k, v in sd.items():
+        index = k[len("features."):].split(".", 1)[0] if k.startswith("features.") else ""
+        if index.isdigit() and int(index) < layers:
+            out[k[len("features."):]] = v
+        else:
+            dropped.append(k)
+    if dropped:
+        log.info("kept features.0..%d of VGG19; dropped %d entries: %s", layers - 1, len(dropped), dropped)
+    return out
+
+
 # ---------------------------------------------------------------------------------------- DeblurGAN-v2
 #: Blocks per stage of timm ``mobilenetv2_100`` (the official ``features[1..17]`` in order).
 MOBILENETV2_STAGE_DEPTHS = (1, 2, 3, 4, 3, 3, 1)
@@ -111,14 +135,15 @@ _MBV2_IR = {
 # aliases: official ``fpn.encK.j`` = ``fpn.features[start + j]``
 _MBV2_ENC_START = {0: 0, 1: 2, 2: 4, 3: 7, 4: 11}
 
-_IRV2_STAGES = (
+#: timm ``inception_resnet_v2`` modules of the FPN's five encoder stages (official ``FPN.enc0..enc4``), in order
+IRV2_STAGES = (
     ("conv2d_1a",),
     ("conv2d_2a", "conv2d_2b", "maxpool_3a"),
     ("conv2d_3b", "conv2d_4a", "maxpool_5a"),
     ("mixed_5b", "repeat", "mixed_6a"),
     ("repeat_1", "mixed_7a"),
 )
-_IRV2_USED = {name for stage in _IRV2_STAGES for name in stage}
+_IRV2_USED = {name for stage in IRV2_STAGES for name in stage}
 _IRV2_UNUSED = ("repeat_2", "block8", "conv2d_7b", "last_linear")
 
 _V2_HEAD_PREFIXES = (
@@ -190,9 +215,9 @@ def deblurganv2_key(key: str, arch: str) -> str | None:
         elif rest.startswith("enc"):
             enc, _, tail = rest.partition(".")
             stage = int(enc[3:])
-            if stage not in range(len(_IRV2_STAGES)):
+            if stage not in range(len(IRV2_STAGES)):
                 raise KeyError(key)
-            names = _IRV2_STAGES[stage]
+            names = IRV2_STAGES[stage]
             if stage == 0:  # enc0 is conv2d_1a itself, not a Sequential
                 new = f"{names[0]}.{tail}"
             else:

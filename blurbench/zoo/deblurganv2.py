@@ -46,6 +46,8 @@ import torch.nn.functional as F
 from timm.layers import BatchNormAct2d
 from torch import Tensor, nn
 
+from blurbench.zoo.converters import IRV2_STAGES
+
 __all__ = [
     "FPN",
     "FPNGenerator",
@@ -122,13 +124,7 @@ class InceptionResNetV2Encoder(nn.Module):
     """
 
     channels = (32, 64, 192, 1088, 2080)
-    stages = (
-        ("conv2d_1a",),
-        ("conv2d_2a", "conv2d_2b", "maxpool_3a"),
-        ("conv2d_3b", "conv2d_4a", "maxpool_5a"),
-        ("mixed_5b", "repeat", "mixed_6a"),
-        ("repeat_1", "mixed_7a"),
-    )
+    stages = IRV2_STAGES  # one table: the converter maps the official file's keys by the same stages
 
     def __init__(self) -> None:
         super().__init__()

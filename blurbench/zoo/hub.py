@@ -50,7 +50,13 @@ from blurbench.hub import (
 )
 from blurbench.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file
 from blurbench.zoo.cards import build_model_card, entries_for_model
-from blurbench.zoo.converters import convert_deblurgan_v1, convert_deblurganv2, strip_prefix, unwrap_state_dict
+from blurbench.zoo.converters import (
+    convert_deblurgan_v1,
+    convert_deblurganv2,
+    convert_vgg19_features,
+    strip_prefix,
+    unwrap_state_dict,
+)
 from blurbench.zoo.local import weights_on_disk, zoo_cache_dir  # noqa: F401  (re-exported)
 from blurbench.zoo.registry import (
     _REGISTRY,
@@ -304,6 +310,8 @@ def convert_checkpoint(obj: Any, converter: str, model_keys: set[str], prefix: s
                 return convert_deblurgan_v1(obj)
             if converter.startswith("deblurganv2_"):
                 return convert_deblurganv2(obj, converter[len("deblurganv2_"):])
+            if converter == "vgg19_features":
+                return convert_vgg19_features(obj)
         sd = unwrap_state_dict(obj)
     except (TypeError, KeyError, ValueError) as err:
         raise DataError(f"checkpoint does not have the layout of converter '{converter}': {err}",
@@ -352,7 +360,8 @@ def load_registered(name: str, pretrained: bool = True, *, sha256: str | None = 
 
 def detect_converter(obj: Any, arch: str) -> str:
     """The converter for a bare weights file meant for ``arch``: official DeblurGAN-v2 files are recognised by
-    their ``fpn.`` keys, DeblurGAN v1 files by the generator family; anything else is a plain state dict."""
+    their ``fpn.`` keys, DeblurGAN v1 and VGG19 files by the architecture's family; anything else is a plain state
+    dict."""
     if _is_lightning_checkpoint(obj):
         return "state_dict"
     try:
@@ -366,6 +375,8 @@ def detect_converter(obj: Any, arch: str) -> str:
     family = {s.arch: s.weights.converter for s in _registered_specs() if s.weights is not None}
     if arch in ("DeblurGANGenerator", "deblurgan_v1") or family.get(arch) == "deblurgan_v1":
         return "deblurgan_v1"
+    if family.get(arch) == "vgg19_features":
+        return "vgg19_features"
     return "state_dict"
 
 

@@ -59,6 +59,8 @@ _ARCH_PATHS = {
     "DRUNet": "drunet:DRUNet",
     "DeblurGANGenerator": "deblurgan:DeblurGANGenerator",
     "FPNGenerator": "deblurganv2:FPNGenerator",
+    # feature networks of the losses
+    "vgg19_conv3_3": "vgg:vgg19_conv3_3",
 }
 
 
@@ -311,3 +313,19 @@ for _name, _sha, _text in (
         weights=WeightSource(kind="package", filename=_name, converter="safetensors", note=_SHIPPED_NOTE,
                              sha256=_sha, size=1_979_628),
     ))
+register_model(ModelSpec(
+    name="vgg19-conv3-3", arch="vgg19_conv3_3", task="feature-extraction",
+    input_convention="ImageNet-normalised RGB NCHW float32 ((x - mean) / std of [0,1] images), any H,W; returns "
+                     "the conv3_3 features [N,256,H/4,W/4] before their ReLU",
+    license="BSD-3-Clause (torchvision)",
+    paper="Simonyan, Zisserman, \"Very Deep Convolutional Networks for Large-Scale Image Recognition\", ICLR 2015",
+    code="https://github.com/pytorch/vision",
+    description="VGG19 features[:15] (conv1_1..conv3_3, ImageNet): the perceptual content loss of DeblurGAN v1/v2",
+    weights=WeightSource(
+        kind="url", filename="vgg19-dcbb9e9d.pth", url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        sha256="dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44", size=574_673_361,
+        converter="vgg19_features",
+        note="torchvision's ImageNet VGG19; only features.0..14 are read. The sha256 begins with torchvision's "
+             "published hash prefix dcbb9e9d; the full digest and the size are from public weight manifests and "
+             "download logs"),
+))
