@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from blurbench.metrics.detection import average_precision, detection_metrics, f1_score, iou
+from blurbench.metrics.detection import (
+    BlurF1,
+    BlurIoU,
+    MeanAveragePrecision,
+    average_precision,
+    detection_metrics,
+    f1_score,
+    iou,
+)
 from blurbench.ops.detection import blur_mask, blur_score, blurry_kernels, laplacian_blur_score
 
 
@@ -56,9 +64,14 @@ def test_ap_is_undefined_without_blurred_pixels_and_left_out():
     assert math.isnan(average_precision(torch.rand(1, 1, 8, 8), empty).item())
     rows = detection_metrics(torch.rand(2, 1, 8, 8), torch.cat([empty, torch.ones(1, 1, 8, 8)]))
     assert "ap" not in rows[0] and rows[1]["ap"] == pytest.approx(1.0)
+    m = MeanAveragePrecision()
+    m.update(torch.rand(1, 1, 8, 8), empty)
+    assert math.isnan(m.compute().item())
+    m.update(torch.ones(1, 1, 8, 8), torch.ones(1, 1, 8, 8))
+    assert m.compute().item() == pytest.approx(1.0)
 
 
-def test_iou_and_f1_per_image():
+def test_iou_f1_and_their_classes():
     target = torch.zeros(2, 1, 4, 4)
     target[:, :, :2] = 1  # 8 blurred pixels
     score = torch.zeros(2, 1, 4, 4)
@@ -67,10 +80,14 @@ def test_iou_and_f1_per_image():
     torch.testing.assert_close(iou(score, target), torch.tensor([8 / 12, 4 / 8], dtype=torch.float64))
     torch.testing.assert_close(f1_score(score, target), torch.tensor([16 / 20, 8 / 12], dtype=torch.float64))
     assert iou(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)).item() == 1.0  # both empty
-    rows = detection_metrics(score, target)  # the rows the pipeline stores: one per image, same values
-    assert [r["iou"] for r in rows] == pytest.approx([8 / 12, 4 / 8])
-    assert [r["f1"] for r in rows] == pytest.approx([16 / 20, 8 / 12])
-    assert [r["ap"] for r in rows] == pytest.approx(average_precision(score, target).tolist())
+    m_iou, m_f1, m_ap = BlurIoU(), BlurF1(), MeanAveragePrecision()
+    for i in range(2):
+        m_iou.update(score[i:i + 1], target[i:i + 1])
+        m_f1.update(score[i:i + 1], target[i:i + 1])
+        m_ap.update(score[i:i + 1], target[i:i + 1])
+    assert m_iou.compute().item() == pytest.approx((8 / 12 + 4 / 8) / 2)
+    assert m_f1.compute().item() == pytest.approx((16 / 20 + 8 / 12) / 2)
+    assert m_ap.compute().item() == pytest.approx(average_precision(score, target).mean().item())
 
 
 # --------------------------------------------------------------------------------------- field -> mask

@@ -9,6 +9,10 @@ import torch
 
 from blurbench.metrics.image import psnr, ssim
 from blurbench.metrics.protocols import (
+    EPE,
+    SSIM3D,
+    KohlerPSNR,
+    RealBlurECC,
     ecc_align,
     epe,
     integer_shift,
@@ -82,6 +86,9 @@ def test_integer_shift_and_kohler_best_frame():
     out = kohler_psnr(restored, frames)
     assert out["frame"] == 2.0 and out["psnr"] > 40
     assert float(psnr(restored[None], truth[None])[0]) < 25
+    metric = KohlerPSNR()
+    metric.update(restored[None], frames[None])
+    assert float(metric.compute()) == pytest.approx(out["psnr"])
 
 
 def _ssim3d_reference(x: np.ndarray, y: np.ndarray) -> float:
@@ -105,7 +112,9 @@ def test_ssim_matlab3d_matches_direct_reference():
     assert got == pytest.approx(_ssim3d_reference(yq.astype(np.float64), xq.astype(np.float64)), abs=1e-6)
     per_channel = float(ssim(_t(y.astype(np.float32))[None], _t(x)[None])[0])
     assert abs(got - per_channel) > 1e-3  # a different convention, not an alias
-    assert float(ssim_matlab3d(_t(x)[None], _t(x)[None])[0]) == pytest.approx(1.0)
+    m = SSIM3D()
+    m.update(_t(x)[None], _t(x)[None])
+    assert float(m.compute()) == pytest.approx(1.0)
 
 
 def test_epe_on_known_flow(tmp_path):
@@ -118,10 +127,17 @@ def test_epe_on_known_flow(tmp_path):
     valid[:, :4] = 1
     pred[:, :, 4:] += 100  # errors outside the valid region do not count
     assert torch.allclose(epe(pred, gt, valid), torch.full((2,), 5.0, dtype=torch.float64))
+    m = EPE()
+    m.update(pred[:, :, :4], gt[:, :, :4])
+    assert float(m.compute()) == pytest.approx(5.0) and EPE.higher_is_better is False
     write_flo(tmp_path / "a.flo", gt[0])
     assert torch.equal(read_flo(tmp_path / "a.flo"), gt[0])
 
 
-def test_realblur_identical_images_score_the_psnr_cap():
+def test_realblur_metric_class():
     x = _t(_texture(seed=7))
-    assert realblur_psnr_ssim(x, x)[0] == 100.0
+    m = RealBlurECC("psnr")
+    m.update(x[None], x[None])
+    assert float(m.compute()) == 100.0
+    with pytest.raises(ValueError):
+        RealBlurECC("lpips")

@@ -29,9 +29,11 @@ import math
 
 import torch
 from torch import Tensor
+from torchmetrics import Metric
 from torchmetrics.functional.classification import binary_average_precision, binary_f1_score, binary_jaccard_index
 
-__all__ = ["AP_CONVENTION", "average_precision", "detection_metrics", "f1_score", "iou"]
+__all__ = ["AP_CONVENTION", "BlurF1", "BlurIoU", "MeanAveragePrecision", "average_precision", "detection_metrics",
+           "f1_score", "iou"]
 
 AP_CONVENTION = ("per image, scikit-learn average_precision_score (step-wise sum of (R_n - R_n-1) P_n over "
                  "distinct score thresholds, no interpolation), then averaged over images")
@@ -93,3 +95,58 @@ def detection_metrics(score: Tensor, target: Tensor, threshold: float = 0.5) -> 
         row = {"ap": a} if not math.isnan(a) else {}
         rows.append({**row, "iou": i, "f1": f})
     return rows
+
+
+class _ImageMean(Metric):
+    """Mean over images of a per-image value; images with NaN (undefined) are skipped. Exact under DDP."""
+
+    full_state_update = False
+    is_differentiable = False
+    higher_is_better = True
+
+    def __init__(self, threshold: float = 0.5, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.threshold = threshold
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def _values(self, score: Tensor, target: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def update(self, score: Tensor, target: Tensor) -> None:
+        v = self._values(score, target)
+        v = v[~torch.isnan(v)].to(self.total.device)
+        self.total += v.sum()
+        self.count += v.numel()
+
+    def compute(self) -> Tensor:
+        return self.total / self.count if self.count > 0 else torch.tensor(math.nan, dtype=torch.float64)
+
+
+class MeanAveragePrecision(_ImageMean):
+    """mAP: mean over images of :func:`average_precision` (images without blurred pixels are skipped).
+
+    Example:
+        >>> m = MeanAveragePrecision()
+        >>> t = torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]])
+        >>> m.update(torch.zeros_like(t), t); m.update(t, t)
+        >>> round(m.compute().item(), 3)
+        0.875
+    """
+
+    def _values(self, score: Tensor, target: Tensor) -> Tensor:
+        return average_precision(score, target)
+
+
+class BlurIoU(_ImageMean):
+    """Mean over images of :func:`iou` at ``threshold``."""
+
+    def _values(self, score: Tensor, target: Tensor) -> Tensor:
+        return iou(score, target, self.threshold)
+
+
+class BlurF1(_ImageMean):
+    """Mean over images of :func:`f1_score` at ``threshold``."""
+
+    def _values(self, score: Tensor, target: Tensor) -> Tensor:
+        return f1_score(score, target, self.threshold)

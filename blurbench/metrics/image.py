@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torchmetrics import Metric
 
 from blurbench.metrics.conventions import PSNR_CONVENTION, SSIM_CONVENTION  # noqa: F401  (re-exported)
 from blurbench.ops.gaussian import gaussian_filter2d
-
-__all__ = ["MAX_PSNR", "PSNR_CONVENTION", "SSIM_CONVENTION", "psnr", "ssim", "ssim_map"]
 
 MAX_PSNR = 100.0  # identical images would give +inf; a finite cap keeps means meaningful
 
@@ -74,3 +73,44 @@ _SSIM_WINDOW = 11
 def _gaussian_valid(x: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian (11 taps, σ 1.5) filter at 'valid' positions, per channel."""
     return gaussian_filter2d(x, 1.5, _SSIM_WINDOW // 2, padding="valid")
+
+
+class _PerImageMetric(Metric):
+    """Keeps every per-image value (``cat`` across processes) so means are exact under DDP."""
+
+    full_state_update = False
+    is_differentiable = False
+
+    def __init__(self, quantize: bool = True, crop_border: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.quantize = quantize
+        self.crop_border = crop_border
+        self.add_state("values", default=[], dist_reduce_fx="cat")
+
+    def _score(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        self.values.append(self._score(pred, target))
+
+    def compute(self) -> torch.Tensor:
+        values = self.values if isinstance(self.values, torch.Tensor) else torch.cat(self.values)
+        return values.mean()
+
+
+class PSNR(_PerImageMetric):
+    """Mean of per-image :func:`psnr` values (torchmetrics class)."""
+
+    higher_is_better = True
+
+    def _score(self, pred, target):
+        return psnr(pred, target, quantize=self.quantize, crop_border=self.crop_border)
+
+
+class SSIM(_PerImageMetric):
+    """Mean of per-image :func:`ssim` values (torchmetrics class)."""
+
+    higher_is_better = True
+
+    def _score(self, pred, target):
+        return ssim(pred, target, quantize=self.quantize, crop_border=self.crop_border)

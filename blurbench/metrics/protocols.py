@@ -31,14 +31,17 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchmetrics import Metric
 
 from blurbench.errors import DataError
 from blurbench.io import atomic_write_bytes
 from blurbench.metrics.image import MAX_PSNR, ssim, ssim_map
 from blurbench.ops.gaussian import gaussian_taps
 
-__all__ = ["ecc_align", "epe", "integer_shift", "kohler_psnr", "read_flo", "realblur_psnr_ssim", "ssim_matlab3d",
-           "write_flo"]
+__all__ = [
+    "EPE", "SSIM3D", "KohlerPSNR", "RealBlurECC", "ecc_align", "epe", "integer_shift", "kohler_psnr",
+    "read_flo", "realblur_psnr_ssim", "ssim_matlab3d", "write_flo",
+]
 
 REALBLUR_PROTOCOL = "realblur-ecc"
 KOHLER_PROTOCOL = "kohler-max-frame"
@@ -252,3 +255,57 @@ def write_flo(path: str | Path, flow: torch.Tensor) -> None:
     h, w = arr.shape[:2]
     atomic_write_bytes(path, np.float32(_FLO_MAGIC).tobytes() + np.array([w, h], np.int32).tobytes()
                        + np.ascontiguousarray(arr, dtype=np.float32).tobytes())
+
+
+# -------------------------------------------------------------------------------- torchmetrics classes
+class _Values(Metric):
+    full_state_update = False
+    is_differentiable = False
+    higher_is_better = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_state("values", default=[], dist_reduce_fx="cat")
+
+    def compute(self) -> torch.Tensor:
+        values = self.values if isinstance(self.values, torch.Tensor) else torch.cat(self.values)
+        return values.mean()
+
+
+class SSIM3D(_Values):
+    """Mean of per-image :func:`ssim_matlab3d` values."""
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        self.values.append(ssim_matlab3d(pred, target))
+
+
+class EPE(_Values):
+    """Mean of per-field :func:`epe` values (pixels, lower is better)."""
+
+    higher_is_better = False
+
+    def update(self, flow_pred: torch.Tensor, flow_gt: torch.Tensor) -> None:
+        self.values.append(epe(flow_pred, flow_gt))
+
+
+class RealBlurECC(_Values):
+    """Mean ECC-aligned PSNR (``metric="psnr"``) or SSIM (``"ssim"``) over images [N, 3, H, W]."""
+
+    def __init__(self, metric: str = "psnr", **kwargs) -> None:
+        super().__init__(**kwargs)
+        if metric not in ("psnr", "ssim"):
+            raise ValueError(f"metric must be 'psnr' or 'ssim', got {metric!r}")
+        self.metric = metric
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        k = 0 if self.metric == "psnr" else 1
+        self.values.append(torch.tensor([realblur_psnr_ssim(p, t)[k] for p, t in zip(pred, target)],
+                                        dtype=torch.float64))
+
+
+class KohlerPSNR(_Values):
+    """Mean of Köhler's best-frame PSNR; ``update(pred [N,3,H,W], frames [N,F,3,H,W])``."""
+
+    def update(self, pred: torch.Tensor, frames: torch.Tensor) -> None:
+        self.values.append(torch.tensor([kohler_psnr(p, f, with_ssim=False)["psnr"] for p, f in zip(pred, frames)],
+                                        dtype=torch.float64))
