@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["Target", "load_target", "target_name"]
+_T = TypeVar("_T")
+
+__all__ = ["Target", "load_target", "register_once", "target_name"]
 
 #: a callable, or ``"package.module:attr"`` naming one (imported by :func:`load_target`)
 Target = Callable[..., Any] | str
@@ -34,3 +36,12 @@ def target_name(target: Target) -> str:
     if isinstance(target, str):
         return target.replace(":", ".", 1)
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+def register_once(table: dict[Any, _T], key: Any, item: _T, what: str) -> _T:
+    """Add ``item`` to a registry ``table`` under ``key``; a second registration of a key is a programming error
+    (two modules claiming one name), raised as ``ValueError("<what> is registered twice")``."""
+    if key in table:
+        raise ValueError(f"{what} is registered twice")
+    table[key] = item
+    return item

@@ -187,6 +187,7 @@ def test_validation_logs_the_mean_kernel_baseline(tmp_path):
     task.log = lambda name, value, **kw: logged.__setitem__(name, float(value.detach()))
     task._log_pictures = lambda *a: None
     task.validation_step(b, 0)
+    task.on_validation_epoch_end()  # the torchmetrics states are reduced and logged once per epoch
     mean_k = torch.from_numpy(bank.mean_kernel())[None, None].expand(2, 1, -1, -1).double()
     expect = kernel_error(mean_k, torch.ones(2, 1, 32, 32, dtype=torch.float64), b["kernels"], b["mixing"]).mean()
     assert logged["val/kernel_error_mean_kernel"] == pytest.approx(float(expect), rel=1e-5)

@@ -26,6 +26,27 @@ def test_zero_init_residual_starts_at_the_identity():
     torch.testing.assert_close(plain.restore(x), x)
 
 
+def test_validation_logs_exact_per_image_means_over_uneven_batches():
+    """val/psnr, val/psnr_input and val/gain are means over images (not over batches) of the epoch."""
+    m = DeblurGANTraining(generator_args={"ngf": 8, "n_blocks": 2, "use_dropout": False}, content="l1",
+                          zero_init_residual=True)
+    g = torch.Generator().manual_seed(0)
+    sharp = torch.rand(3, 3, 24, 24, generator=g)
+    blurry = (sharp + 0.05 * torch.randn(3, 3, 24, 24, generator=g)).clamp(0, 1)
+    logged = {}
+    m.log = lambda name, value, **kw: logged.__setitem__(name, float(value))
+    for batch in ({"blurry": blurry[:1], "sharp": sharp[:1]}, {"blurry": blurry[1:], "sharp": sharp[1:]}):
+        m.validation_step(batch, 0)
+    m.on_validation_epoch_end()
+    per_image = psnr(blurry, sharp)  # the identity start: output = input
+    assert logged["val/psnr_input"] == pytest.approx(float(per_image.mean()), rel=1e-6)
+    assert logged["val/psnr"] == pytest.approx(logged["val/psnr_input"], rel=1e-6)
+    assert logged["val/gain"] == pytest.approx(0.0, abs=1e-4)
+    m.validation_step({"blurry": blurry[:1], "sharp": sharp[:1]}, 0)  # states were reset: a new epoch
+    m.on_validation_epoch_end()
+    assert logged["val/psnr_input"] == pytest.approx(float(per_image[0]), rel=1e-6)
+
+
 @pytest.mark.slow  # four short Lightning runs (in-process) with data generation
 def test_recipes_train_export_and_evaluate(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the recipes write runs/deblurgan/<name>/ relative to the working directory

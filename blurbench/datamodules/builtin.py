@@ -43,7 +43,7 @@ from blurbench.datamodules.base import EvaluationDataModule, PairedImageDataset,
 from blurbench.datamodules.registry import datasets
 from blurbench.errors import DataError
 from blurbench.io import atomic_write_json, move_directory_into_place, sha256_file, write_image
-from blurbench.lazy import load_target
+from blurbench.lazy import load_target, register_once
 from blurbench.ops.reblur import reblur
 from blurbench.ops.regions import sample_blur_field
 
@@ -187,9 +187,7 @@ _DATASETS: dict[str, BuiltinDataset] = {}
 def register_builtin(ds: BuiltinDataset) -> None:
     """Add a dataset's generator to the built-in suite (the modules of the video and detection sets do too); the
     suite's evaluation entries are in :mod:`blurbench.datamodules.datasets`."""
-    if ds.name in _DATASETS:
-        raise ValueError(f"built-in dataset {ds.name} is registered twice")
-    _DATASETS[ds.name] = ds
+    register_once(_DATASETS, ds.name, ds, f"built-in dataset {ds.name}")
 
 
 def builtin_datasets() -> dict[str, BuiltinDataset]:

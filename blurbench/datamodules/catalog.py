@@ -15,7 +15,7 @@ from typing import Any
 
 from blurbench.datamodules.registry import _DATASETS, _ensure_loaded, bind
 from blurbench.errors import ConfigError
-from blurbench.lazy import Target, load_target
+from blurbench.lazy import Target, load_target, register_once
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,7 @@ _CHECKERS: dict[str, Checker] = {}
 
 
 def register_checker(checker: Checker) -> Checker:
-    if checker.name in _CHECKERS:
-        raise ValueError(f"dataset checker {checker.name} is registered twice")
-    _CHECKERS[checker.name] = checker
-    return checker
+    return register_once(_CHECKERS, checker.name, checker, f"dataset checker {checker.name}")
 
 
 def checkers() -> dict[str, Checker]:

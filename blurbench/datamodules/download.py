@@ -30,6 +30,7 @@ from blurbench.datamodules.catalog import import_dataset_modules
 from blurbench.downloads import fetch
 from blurbench.errors import ConfigError, DataError
 from blurbench.io import atomic_write_json, sha256_file
+from blurbench.lazy import register_once
 
 __all__ = ["DownloadSpec", "Source", "download", "get_download", "register_download", "unpack"]
 
@@ -69,10 +70,7 @@ _DOWNLOADS: dict[str, DownloadSpec] = {}
 
 
 def register_download(spec: DownloadSpec) -> DownloadSpec:
-    if spec.name in _DOWNLOADS:
-        raise ValueError(f"download source of {spec.name} is registered twice")
-    _DOWNLOADS[spec.name] = spec
-    return spec
+    return register_once(_DOWNLOADS, spec.name, spec, f"download source of {spec.name}")
 
 
 def get_download(name: str) -> DownloadSpec:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from blurbench.errors import ConfigError
-from blurbench.lazy import Target, load_target
+from blurbench.lazy import Target, load_target, register_once
 
 
 def bind(target: Target, fixed: Mapping[str, Any], name: str | None = None) -> Callable[..., object]:
@@ -64,11 +64,7 @@ _DATASETS: dict[tuple[str, str], DatasetSpec] = {}
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    key = (spec.suite, spec.name)
-    if key in _DATASETS:
-        raise ValueError(f"dataset {spec.suite}/{spec.name} is registered twice")
-    _DATASETS[key] = spec
-    return spec
+    return register_once(_DATASETS, (spec.suite, spec.name), spec, f"dataset {spec.suite}/{spec.name}")
 
 
 def _ensure_loaded() -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as _dt
-import platform
 import subprocess
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+import scipy
 import torch
 
 import blurbench
+from blurbench.ops.reblur_autotune import processor
 
 
 @lru_cache(maxsize=1)
@@ -34,7 +37,7 @@ def device_description(accelerator: str, devices: int, num_nodes: int = 1) -> st
     elif accelerator == "mps":
         name = "Apple MPS"
     else:
-        name = platform.processor() or platform.machine()
+        name = processor("cpu")  # the CPU's model name: float rounding (and so the 4th decimal) can follow it
     world = f"{devices}x{num_nodes} nodes" if num_nodes > 1 else f"{devices}"
     return f"{accelerator} x{world} ({name}, {torch.get_num_threads()} threads/process)"
 
@@ -48,6 +51,8 @@ def provenance(*, config_hash: str, weights_sha256: str | None, device: str, ext
         "weights_sha256": weights_sha256 or "none",
         "device": device,
         "torch": torch.__version__,
+        # the numeric libraries whose builds can move the last decimals from one machine to another
+        "libraries": f"numpy {np.__version__}, scipy {scipy.__version__}, opencv {cv2.__version__}",
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     info.update(extra or {})

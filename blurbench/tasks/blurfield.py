@@ -46,9 +46,10 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
+from torchmetrics.aggregation import MeanMetric
 
 from blurbench.errors import DataError
-from blurbench.metrics.image import psnr
+from blurbench.metrics.image import PSNR
 from blurbench.ops.field_loss import field_sq_distance, weighted_l1_kernel_distance, weighted_l2_kernel_distance
 from blurbench.ops.reblur import BlurField
 from blurbench.ops.visualize import basis_grid, kernel_field_image, mixing_grid
@@ -133,6 +134,9 @@ class BlurFieldEstimation(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.gamma = float(loss_gamma if loss_gamma is not None else getattr(network, "gamma", 1.0))
+        # torchmetrics states reduced over every rank: exact epoch means under DDP
+        self.val_reblur_psnr = PSNR()
+        self.val_kernel_error, self.val_kernel_error_mean_kernel = MeanMetric(), MeanMetric()
 
     def setup(self, stage: str) -> None:
         detect_unused_parameters(self)  # BlurFieldNet's grey-input stem gets no gradient from RGB batches
@@ -178,17 +182,26 @@ class BlurFieldEstimation(L.LightningModule):
         _, pred_k, pred_m, reblurred = self._step(batch, "val")
         display = reblurred.clamp(0, 1).pow(1 / self.gamma) if self.gamma != 1 else reblurred.clamp(0, 1)
         n = display.shape[0]
-        self.log("val/reblur_psnr", psnr(display, batch["blurry"]).mean(), batch_size=n, prog_bar=True, sync_dist=True)
-        err = kernel_error(pred_k, pred_m, batch["kernels"], batch["mixing"])
-        self.log("val/kernel_error", err.mean().float(), batch_size=n, prog_bar=True, sync_dist=True)
+        self.val_reblur_psnr.update(display, batch["blurry"])
+        self.val_kernel_error.update(kernel_error(pred_k, pred_m, batch["kernels"], batch["mixing"]).float())
         mean_k = self._bank_mean_kernel()
         if mean_k is not None:
             k = mean_k.to(pred_k)[None, None].expand(n, 1, -1, -1)
             base = kernel_error(k, torch.ones_like(pred_m[:, :1]), batch["kernels"], batch["mixing"])
-            self.log("val/kernel_error_mean_kernel", base.mean().float(), batch_size=n, sync_dist=True)
-            self.log("val/kernel_error_ratio", (err.mean() / base.mean().clamp_min(1e-12)).float(), batch_size=n)
+            self.val_kernel_error_mean_kernel.update(base.float())
         if batch_idx == 0:
             self._log_pictures(batch, pred_k, pred_m)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val/reblur_psnr", self.val_reblur_psnr.compute().float(), prog_bar=True)
+        err = self.val_kernel_error.compute()
+        self.log("val/kernel_error", err, prog_bar=True)
+        if self.val_kernel_error_mean_kernel.update_count:
+            base = self.val_kernel_error_mean_kernel.compute()
+            self.log("val/kernel_error_mean_kernel", base)  # the trivial baseline beside the model
+            self.log("val/kernel_error_ratio", err / base.clamp_min(1e-12))  # ratio of the epoch means
+        for metric in (self.val_reblur_psnr, self.val_kernel_error, self.val_kernel_error_mean_kernel):
+            metric.reset()
 
     def _bank_mean_kernel(self) -> Tensor | None:
         """The mean kernel of the datamodule's kernel bank (None without one), computed once."""

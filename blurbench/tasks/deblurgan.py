@@ -50,7 +50,7 @@ import torch
 from torch import Tensor, nn
 
 from blurbench.errors import ConfigError, DataError
-from blurbench.metrics.image import psnr
+from blurbench.metrics.image import PSNR
 from blurbench.tasks.distributed import detect_unused_parameters
 from blurbench.tasks.losses import ContentLoss, GANLoss
 from blurbench.zoo import load
@@ -192,6 +192,8 @@ class DeblurGANTraining(L.LightningModule):
         if zero_init_residual:
             zero_last_conv(self.generator)
         self._prepared = False
+        # per-image values gathered from every rank: the epoch means are exact under DDP (torchmetrics classes)
+        self.val_psnr, self.val_psnr_input = PSNR(), PSNR()
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
@@ -283,11 +285,16 @@ class DeblurGANTraining(L.LightningModule):
         blurry = batch["blurry"]
         restored = self.restore(blurry).clamp(0, 1)
         sharp = align_sharp(batch["sharp"], blurry)
-        p, p_in = psnr(restored, sharp).float(), psnr(blurry, sharp).float()
-        n = blurry.shape[0]
-        self.log("val/psnr", p.mean(), prog_bar=True, batch_size=n, sync_dist=True)
-        self.log("val/psnr_input", p_in.mean(), batch_size=n, sync_dist=True)
-        self.log("val/gain", (p - p_in).mean(), prog_bar=True, batch_size=n, sync_dist=True)
+        self.val_psnr.update(restored, sharp)
+        self.val_psnr_input.update(blurry, sharp)
+
+    def on_validation_epoch_end(self) -> None:
+        p, p_in = self.val_psnr.compute().float(), self.val_psnr_input.compute().float()
+        self.log("val/psnr", p, prog_bar=True)
+        self.log("val/psnr_input", p_in)  # the blurry input: the identity baseline beside the model
+        self.log("val/gain", p - p_in, prog_bar=True)
+        self.val_psnr.reset()
+        self.val_psnr_input.reset()
 
     def lr_factor(self, epoch: int) -> float:
         """Learning-rate multiplier after ``epoch`` completed epochs (constant, then linear to ``min_lr``)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blurbench.errors import ConfigError
-from blurbench.lazy import Target, load_target, target_name
+from blurbench.lazy import Target, load_target, register_once, target_name
 from blurbench.zoo.local import weights_on_disk
 
 
@@ -64,10 +64,7 @@ _METHODS: dict[str, MethodSpec] = {}
 
 
 def register_method(spec: MethodSpec) -> MethodSpec:
-    if spec.name in _METHODS:
-        raise ValueError(f"method '{spec.name}' is registered twice")
-    _METHODS[spec.name] = spec
-    return spec
+    return register_once(_METHODS, spec.name, spec, f"method '{spec.name}'")
 
 
 def _ensure_loaded() -> None:
