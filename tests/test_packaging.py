@@ -22,7 +22,24 @@ def test_declared_packages_are_the_tree() -> None:
     assert cfg["package-dir"] == {"blurbench.configs": "configs"}
 
 
-@pytest.mark.slow  # builds a wheel, makes a venv and runs three commands in it
+_PARSE_EVERY_PRESET = """
+import contextlib, importlib.resources as r, io
+from blurbench.cli import main
+names = sorted(f"{d.name}/{f.name[:-5]}" for d in r.files("blurbench.configs").iterdir() if d.is_dir()
+               for f in d.iterdir() if f.name.endswith(".yaml"))
+for n in names:
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            code = main(["fit", "--config", n, "--print_config"])
+    except SystemExit as e:
+        code = e.code
+    assert code in (0, None) and "class_path" in out.getvalue(), (n, code, out.getvalue()[-300:])
+print(" ".join(names))
+"""
+
+
+@pytest.mark.slow  # builds a wheel, makes a venv, runs three commands and parses every preset in it
 def test_wheel_outside_the_checkout(tmp_path: Path) -> None:
     wheels = tmp_path / "dist"
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
@@ -53,6 +70,12 @@ def test_wheel_outside_the_checkout(tmp_path: Path) -> None:
     assert str(site) in where.stdout  # the installed wheel, not the checkout
     assert "blurfield-small" in run("methods").stdout
     run("fit", "--config", "blurfield/small_cpu", "--trainer.fast_dev_run=true", "--data.init_args.num_workers=0")
+    # every preset ships and parses from the installed package (one interpreter: --print_config stops before work)
+    parse_all = subprocess.run([str(venv / "bin" / "python"), "-c", _PARSE_EVERY_PRESET], capture_output=True,
+                               text=True, timeout=600, cwd=work, env=env)
+    assert parse_all.returncode == 0, parse_all.stderr[-3000:]
+    shipped = parse_all.stdout.split()
+    assert sorted(shipped) == sorted(f"{p.parent.name}/{p.stem}" for p in (REPO / "configs").glob("*/*.yaml"))
     run("evaluate", "--methods", "deblurgan-small,identity", "--datasets", "motion", "--limit", "1", "--out",
         str(work / "run"), "--no-progress")
     assert (work / "run" / "leaderboard.md").is_file()
