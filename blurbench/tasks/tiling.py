@@ -32,8 +32,10 @@ TILE_ABOVE = 2_500_000
 #: of the field-based deconvolutions' support, and well beyond the DeblurGAN generator's edge effects
 TILE, MARGIN = 1024, 96
 
-#: largest image a kernel-estimation method runs on (25 full-size mixing maps plus their visualisations)
-FIELD_MAX_PIXELS = 8_000_000
+#: largest image a kernel-estimation method runs on (25 full-size mixing maps plus their visualisations); chosen from
+#: memory: blurfield-small's predict peaked at 6.99 GiB at 8 MP (about 0.8 GiB + 0.77 GiB/MP), so 5 MP keeps it under
+#: 5 GiB (bench/bench_predict_memory.py)
+FIELD_MAX_PIXELS = 5_000_000
 
 Out = TypeVar("Out", torch.Tensor, dict)
 
