@@ -6,9 +6,11 @@ small: photos are made and the method list is read in child processes, and it ne
 measured in the same run, is `identity` (decode, tile, encode: the floor of any method); every figure is printed
 with its ratio to it. Image-to-image methods run in tiles (blurbench.tasks.tiling.TILE with MARGIN of context);
 kernel-estimation methods refuse images above FIELD_MAX_PIXELS with one line, so they are also measured at that
-limit. Exit code 1 if any peak is over the budget.
+limit. ``--evaluate a,b`` also measures ``blurbench evaluate --suite folder`` on one pair of that size (the photo
+upscaled as sharp, a 9-px horizontal box blur of it plus noise as blurry), report pictures included, per method.
+Exit code 1 if any peak is over the budget.
 
-    python bench/bench_predict_memory.py [--budget-gb 6] [--methods a,b] [--sizes 24,12]
+    python bench/bench_predict_memory.py [--budget-gb 6] [--methods a,b] [--sizes 24,12] [--evaluate a,b]
 """
 
 from __future__ import annotations
@@ -35,23 +37,35 @@ def processor() -> str:
     return platform.processor() or platform.machine()
 
 
-def make_photo(path: Path, width: int, height: int) -> None:
-    """A deterministic photo-like JPEG: a built-in blurry photograph upscaled, plus seeded sensor noise."""
+def make_photo(path: Path, width: int, height: int, kind: str = "blurry") -> None:
+    """A deterministic photo-like JPEG: a built-in photograph upscaled, plus seeded sensor noise. ``kind``:
+    ``blurry`` (the built-in blurry photo), ``sharp`` (its sharp one, no noise) or ``pair`` (``path`` is a folder:
+    ``sharp/photo.jpg`` and ``blurry/photo.jpg``, the sharp one box-blurred 9 px horizontally plus noise)."""
     import cv2
     import numpy as np
 
     from blurbench.datamodules import builtin
 
-    src = cv2.imread(str(builtin.prepare("motion") / "astronaut" / "blurry.png"))
-    big = cv2.resize(src, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-    big += np.random.default_rng(0).normal(0, 2.0, big.shape).astype(np.float32)
+    src = cv2.imread(str(builtin.prepare("motion") / "astronaut" / f"{'blurry' if kind == 'blurry' else 'sharp'}.png"))
+    big = cv2.resize(src, (width, height), interpolation=cv2.INTER_CUBIC)
+    if kind == "pair":
+        for sub in ("sharp", "blurry"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path / "sharp" / "photo.jpg"), big, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        big = cv2.blur(big, (9, 1))
+        path = path / "blurry" / "photo.jpg"
+    big = big.astype(np.float32) + np.random.default_rng(0).normal(0, 2.0, big.shape).astype(np.float32)
     cv2.imwrite(str(path), np.clip(big, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 92])
 
 
 def peak_of_predict(method: str, photo: Path, out: Path) -> tuple[float, int, str, float]:
     """(peak RSS in GiB, exit code, last stderr line, seconds) of one predict process."""
-    cmd = [sys.executable, "-m", "blurbench", "predict", "--method", method, "--input", str(photo), "--output",
-           str(out), "--accelerator", "cpu", "--no-progress"]
+    return peak_of(["predict", "--method", method, "--input", str(photo), "--output", str(out)])
+
+
+def peak_of(argv: list[str]) -> tuple[float, int, str, float]:
+    """(peak RSS in GiB, exit code, last stderr line, seconds) of one ``blurbench ARGV`` process on the CPU."""
+    cmd = [sys.executable, "-m", "blurbench", *argv, "--accelerator", "cpu", "--no-progress"]
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
@@ -68,28 +82,30 @@ def _child(code: str) -> str:
 
 def main() -> int:
     if sys.argv[1:2] == ["--make-photo"]:  # child mode: keeps the decoded photo out of the measuring parent
-        make_photo(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        make_photo(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), *sys.argv[5:6])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget-gb", type=float, default=6.0)
     parser.add_argument("--methods", default=None, help="comma-separated (default: every image method runnable here)")
     parser.add_argument("--sizes", default="24,12", help="megapixels among 24, 12, in this order")
+    parser.add_argument("--evaluate", default="", help="comma-separated methods to measure `evaluate` with too")
     args = parser.parse_args()
 
     import json
 
     FIELD_MAX_PIXELS, MARGIN, TILE, TILE_ABOVE = json.loads(_child(
-        "import json; from blurbench.prediction import FIELD_MAX_PIXELS as F;"
-        " from blurbench.tasks.tiling import MARGIN as M, TILE as T, TILE_ABOVE as A;"
+        "import json; from blurbench.tasks.tiling import FIELD_MAX_PIXELS as F, MARGIN as M, TILE as T,"
+        " TILE_ABOVE as A;"
         " print(json.dumps([F, M, T, A]))"))
     registered = json.loads(_child("from blurbench.cli import main; main(['methods', '--json'])"))
-    names = args.methods.split(",") if args.methods else [
+    names = [] if args.methods == "" else args.methods.split(",") if args.methods else [
         m["name"] for m in registered if m["data_kind"] in ("image", "detection") and "GT blur field" not in m["needs"]
         and m["runnable"]]
     names = ["identity", *[n for n in names if n != "identity"]]
     task = {m["name"]: m["task"] for m in registered}
-    print(f"processor: {processor()}; torch threads default; tiles {TILE} px + {MARGIN} px margin above "
-          f"{TILE_ABOVE / 1e6:.1f} MP; kernel estimation limited to {FIELD_MAX_PIXELS / 1e6:.0f} MP")
+    print(f"processor: {processor()}; load {os.getloadavg()[0]:.1f} (wall times depend on it); torch threads "
+          f"default; tiles {TILE} px + {MARGIN} px margin above {TILE_ABOVE / 1e6:.1f} MP; kernel estimation "
+          f"limited to {FIELD_MAX_PIXELS / 1e6:.0f} MP")
     over = []
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
         photos = {}
@@ -118,6 +134,19 @@ def main() -> int:
             print(f"{name:28s} {mp:5.1f} {peak:9.2f} {ratio:10.2f} {seconds:8.1f}  {result}", flush=True)
             if peak > args.budget_gb or code not in (0, 2):
                 over.append((name, mp, peak, code))
+        for mp in sizes if args.evaluate else []:
+            pair = Path(tmp) / f"pair_{mp}mp"
+            subprocess.run([sys.executable, __file__, "--make-photo", str(pair), *map(str, SIZES_MP[mp]), "pair"],
+                           check=True)
+            for name in args.evaluate.split(","):
+                peak, code, last, seconds = peak_of(["evaluate", "--suite", "folder", "--data-root", str(pair),
+                                                     "--methods", name, "--out", str(Path(tmp) / f"ev_{name}_{mp}")])
+                result = "ok" if code == 0 else f"exit {code}: {last[:150]}"
+                label = f"evaluate {name}"
+                print(f"{label:28s} {mp:5.1f} {peak:9.2f} {peak / reference.get(mp, float('nan')):10.2f} "
+                      f"{seconds:8.1f}  {result}", flush=True)
+                if peak > args.budget_gb or code != 0:
+                    over.append((label, mp, peak, code))
     if over:
         print(f"over the {args.budget_gb} GiB budget or failed: {over}")
         return 1

@@ -344,7 +344,6 @@ def test_tiles_put_together_equal_the_whole_image(monkeypatch):
     """Every pixel of a per-pixel output comes from exactly one tile's core, at its place (odd sizes, edge tiles)."""
     import torch
 
-    from blurbench import prediction
     from blurbench.tasks import tiling
 
     monkeypatch.setattr(tiling, "TILE_ABOVE", 1000)
@@ -352,7 +351,7 @@ def test_tiles_put_together_equal_the_whole_image(monkeypatch):
     monkeypatch.setattr(tiling, "MARGIN", 7)
     seen = []
 
-    def step(batch, batch_idx):
+    def step(batch):
         x = batch["blurry"]
         seen.append(tuple(x.shape[-2:]))
         # a local operation (3x3 mean) so a tile without its margin would differ at its border
@@ -360,8 +359,8 @@ def test_tiles_put_together_equal_the_whole_image(monkeypatch):
         return {"id": batch["id"], "restored": local, "score": local.mean(1, keepdim=True), "kernels": torch.ones(2)}
 
     image = torch.rand(1, 3, 101, 87, generator=torch.Generator().manual_seed(0))
-    whole = step({"id": ["x"], "blurry": image}, 0)
-    tiled = prediction._tiled(step)({"id": ["x"], "blurry": image}, 0)
+    whole = step({"id": ["x"], "blurry": image})
+    tiled = tiling.run_in_tiles(step, {"id": ["x"], "blurry": image})
     assert len(seen) == 1 + 3 * 3  # the whole image, then 3 x 3 tiles
     for key in ("restored", "score"):
         assert torch.equal(tiled[key], whole[key]), key
@@ -408,12 +407,57 @@ def test_evaluate_restores_and_scores_large_images_in_tiles(monkeypatch):
 
 
 def test_kernel_estimation_refuses_images_above_its_limit(tmp_path, monkeypatch):
+    """predict, and evaluate on real photos, refuse kernel estimation (full-size maps, no tiles) on an image above
+    the limit with one line, before any work."""
     from blurbench import prediction
     from blurbench.datamodules import builtin
     from blurbench.errors import ConfigError
+    from blurbench.evaluation import evaluate
+    from blurbench.tasks import tiling
 
-    monkeypatch.setattr(prediction, "FIELD_MAX_PIXELS", 10_000)
+    monkeypatch.setattr(tiling, "FIELD_MAX_PIXELS", 10_000)
     photo = builtin.prepare("motion") / "coffee" / "blurry.png"
     with pytest.raises(ConfigError, match=r"blurry.png: \d+x\d+ .* is above the 0 MP"):
         prediction.predict("mean-kernel", photo, tmp_path / "out", accelerator="cpu", progress=False)
     assert not (tmp_path / "out").exists(), "refused before any work"
+    (tmp_path / "photos").mkdir()
+    shutil.copy(photo, tmp_path / "photos" / "coffee.png")
+    with pytest.raises(ConfigError, match=r"coffee.png: \d+x\d+ .* kernel estimation \('mean-kernel'\)"):
+        evaluate("real-folder", ["identity", "mean-kernel"], data_root=tmp_path / "photos", out=tmp_path / "run",
+                 accelerator="cpu", progress=False)
+    assert not (tmp_path / "run" / "results.jsonl").exists(), "refused before any work"
+
+
+def test_real_suite_runs_large_photos_in_tiles(tmp_path, monkeypatch):
+    """On real photos (no ground truth) evaluate runs methods for their outputs through the same tiler: a local
+    method's pictures are the same tiled as whole, and the report keeps one whole picture per photo (never a tile)."""
+    import cv2
+    import numpy as np
+
+    from blurbench.evaluation import evaluate
+    from blurbench.tasks import tiling
+    from blurbench.tasks.detection import LaplacianBlurDetection
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.png"), np.random.default_rng(0).integers(0, 256, (101, 87, 3), dtype=np.uint8))
+    sizes = []
+    score = LaplacianBlurDetection.blur_score
+    monkeypatch.setattr(LaplacianBlurDetection, "blur_score",
+                        lambda self, batch: sizes.append(tuple(batch["blurry"].shape[-2:])) or score(self, batch))
+
+    def run(out):
+        sizes.clear()
+        evaluate("real-folder", ["identity", "laplacian-blur"], data_root=photos, out=out, accelerator="cpu",
+                 progress=False)
+        return {str(p.relative_to(out)): p.read_bytes() for p in (out / "report").rglob("*.png")}
+
+    whole = run(tmp_path / "whole")
+    assert set(sizes) == {(101, 87)}
+    monkeypatch.setattr(tiling, "TILE_ABOVE", 1000)
+    monkeypatch.setattr(tiling, "TILE", 40)
+    monkeypatch.setattr(tiling, "MARGIN", 8)  # beyond the 9x9 window and 3x3 Laplacian's reach
+    tiled = run(tmp_path / "tiled")
+    assert max(h * w for h, w in sizes) < 101 * 87 and len(sizes) >= 9, sizes
+    assert {"report/photos/identity/a.png.png", "report/photos/laplacian-blur/a.png.png"} <= set(tiled), sorted(tiled)
+    assert tiled == whole

@@ -59,3 +59,19 @@ def test_per_image_values_and_class_mean():
 def test_shape_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="differ in shape"):
         psnr(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 9))
+
+
+@pytest.mark.parametrize("crop_border", [0, 3])
+def test_large_images_scored_in_strips_give_the_same_values(monkeypatch, crop_border):
+    """Above STRIP_ABOVE pixels PSNR and SSIM are summed over row strips (bounded memory): same values up to the
+    order of the final sum, strip boundaries and an odd last strip included."""
+    from blurbench.metrics import image
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 3, 301, 45, generator=g), torch.rand(2, 3, 301, 45, generator=g)
+    whole = psnr(a, b, crop_border=crop_border), ssim(a, b, crop_border=crop_border)
+    monkeypatch.setattr(image, "STRIP_ABOVE", 1000)
+    monkeypatch.setattr(image, "STRIP_ROWS", 16)
+    strips = psnr(a, b, crop_border=crop_border), ssim(a, b, crop_border=crop_border)
+    for w, s in zip(whole, strips):
+        torch.testing.assert_close(s, w, rtol=1e-13, atol=0)

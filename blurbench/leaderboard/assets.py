@@ -1,8 +1,8 @@
 """Pictures for the HTML report, written by the evaluation run itself (never recomputed afterwards).
 
 :class:`ReportAssets` wraps, for the duration of ``trainer.test``, the one method of the task that produces the
-output (``restore``, ``estimate``, ``blur_score`` or ``restore_clip``) so that what the evaluation computed is kept,
-and writes, for the first ``max_items`` samples of each dataset, under ``DIR/report/<dataset>/``:
+output (``restore_tiled``, ``estimate``, ``blur_score_tiled`` or ``restore_clip``) so that what the evaluation
+computed is kept, and writes, for the first ``max_items`` samples of each dataset, under ``DIR/report/<dataset>/``:
 
 - ``_inputs/<id>_blurry.png``, ``_sharp.png`` and the ground truth where there is one (``_kernels.png`` kernel grid,
   ``_mixing.png``, ``_mask.png``);
@@ -28,7 +28,8 @@ from blurbench.ops.visualize import kernel_field_image, mixing_grid
 
 ASSET_DIR = "report"
 #: the method whose output each task's pictures show
-CAPTURED = {"deblurring": "restore", "kernel-estimation": "estimate", "blur-detection": "blur_score",
+#: (the tiled calls: a large image gives one whole output, never its last tile)
+CAPTURED = {"deblurring": "restore_tiled", "kernel-estimation": "estimate", "blur-detection": "blur_score_tiled",
             "video-deblurring": "restore_clip"}
 
 

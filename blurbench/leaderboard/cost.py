@@ -29,12 +29,13 @@ def parameter_count(module: torch.nn.Module) -> int:
 
 
 def method_call(module: Any, sample: dict[str, Any]) -> Any:
-    """A call of the method's own computation on one sample (metrics excluded): ``restore``, ``estimate``,
-    ``blur_score`` or, for video, ``restore_clip`` of the clip."""
+    """A call of the method's own computation on one sample (metrics excluded): ``restore_tiled``, ``estimate``,
+    ``blur_score_tiled`` (in tiles on a large image, as run) or, for video, ``restore_clip`` of the clip."""
     name = CAPTURED.get(module.task)
     if name is None:
         return lambda: module.test_step(sample, 0)
-    fn = getattr(type(module), name).__get__(module)  # the class's method, not a capturing wrapper
+    # the class's method, not a capturing wrapper; a module with only the plain method (no tiler) is called as is
+    fn = (getattr(type(module), name, None) or getattr(type(module), name.removesuffix("_tiled"))).__get__(module)
     if module.task == "video-deblurring":
         tau = float(sample["tau"][0].reshape(-1)[0]) if "tau" in sample else None
         return lambda: fn(sample["blurry"][0], tau)

@@ -5,6 +5,10 @@ Conventions (see ANCHORS §5): both metrics are computed per image on RGB values
 SSIM is the per-channel 2-D Gaussian window (11×11, σ = 1.5, K1 = 0.01, K2 = 0.03, population
 covariance, 'valid' window positions) averaged over channels — the BasicSR / scikit-image
 ``gaussian_weights=True`` convention, recorded as :data:`SSIM_CONVENTION` in every leaderboard.
+
+Images above :data:`STRIP_ABOVE` pixels are scored in strips of rows (each strip converted to float64 on its own,
+SSIM strips overlapping by the window), so a 24 MP pair never holds full-size float64 copies; the value is the same
+up to the order of the final sum (about 1e-15 relative).
 """
 
 from __future__ import annotations
@@ -20,20 +24,34 @@ from blurbench.ops.gaussian import gaussian_filter2d
 MAX_PSNR = 100.0  # identical images would give +inf; a finite cap keeps means meaningful
 
 
-def _prepare(pred: torch.Tensor, target: torch.Tensor, quantize: bool, crop_border: int):
+#: images with more pixels than this are scored in strips of :data:`STRIP_ROWS` rows (bounded memory)
+STRIP_ABOVE = 4_000_000
+STRIP_ROWS = 256
+
+
+def _crop(pred: torch.Tensor, target: torch.Tensor, crop_border: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shapes checked, [N, C, H, W] views with the border cropped (no copy)."""
     if pred.shape != target.shape:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
     if pred.ndim == 3:
         pred, target = pred[None], target[None]
     if pred.ndim != 4:
         raise ValueError(f"expected [N, C, H, W] or [C, H, W] images, got shape {tuple(pred.shape)}")
-    pred, target = pred.double().clamp(0, 1), target.double().clamp(0, 1)
-    if quantize:
-        pred, target = (pred * 255).round() / 255, (target * 255).round() / 255
-    if crop_border > 0:
+    if crop_border > 0:  # cropping before the conversion gives the same values (element-wise)
         pred = pred[..., crop_border:-crop_border, crop_border:-crop_border]
         target = target[..., crop_border:-crop_border, crop_border:-crop_border]
     return pred, target
+
+
+def _levels(x: torch.Tensor, quantize: bool) -> torch.Tensor:
+    """float64 in [0, 1], rounded to uint8 levels if ``quantize``."""
+    x = x.double().clamp(0, 1)
+    return (x * 255).round() / 255 if quantize else x
+
+
+def _row_strips(height: int, overlap: int = 0) -> list[slice]:
+    """Row ranges of at most ``STRIP_ROWS + overlap`` rows; consecutive ones share ``overlap`` rows."""
+    return [slice(r, min(height, r + STRIP_ROWS + overlap)) for r in range(0, max(1, height - overlap), STRIP_ROWS)]
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor, *, quantize: bool = True, crop_border: int = 0) -> torch.Tensor:
@@ -44,17 +62,27 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, *, quantize: bool = True, cro
         >>> round(psnr(x, y).item(), 2)
         19.9
     """
-    pred, target = _prepare(pred, target, quantize, crop_border)
-    mse = (pred - target).pow(2).mean(dim=(1, 2, 3))
+    pred, target = _crop(pred, target, crop_border)
+    if pred.shape[-2] * pred.shape[-1] <= STRIP_ABOVE:
+        mse = (_levels(pred, quantize) - _levels(target, quantize)).pow(2).mean(dim=(1, 2, 3))
+    else:
+        sse = sum((_levels(pred[..., rows, :], quantize) - _levels(target[..., rows, :], quantize)).pow(2)
+                  .sum(dim=(1, 2, 3)) for rows in _row_strips(pred.shape[-2]))
+        mse = sse / pred[0].numel()
     return (10 * torch.log10(1.0 / mse.clamp_min(10 ** (-MAX_PSNR / 10)))).clamp(max=MAX_PSNR)
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor, *, quantize: bool = True, crop_border: int = 0) -> torch.Tensor:
     """Per-image SSIM (see module docstring for the convention); returns [N] float64."""
-    pred, target = _prepare(pred, target, quantize, crop_border)
+    pred, target = _crop(pred, target, crop_border)
     if min(pred.shape[-2:]) < _SSIM_WINDOW:
         raise ValueError(f"SSIM needs images of at least {_SSIM_WINDOW}x{_SSIM_WINDOW}, got {tuple(pred.shape[-2:])}")
-    return ssim_map(pred, target, _gaussian_valid).mean(dim=(1, 2, 3))
+    if pred.shape[-2] * pred.shape[-1] <= STRIP_ABOVE:
+        return ssim_map(_levels(pred, quantize), _levels(target, quantize), _gaussian_valid).mean(dim=(1, 2, 3))
+    # strips overlapping by the window less one row: each valid window position is in exactly one strip
+    total = sum(ssim_map(_levels(pred[..., rows, :], quantize), _levels(target[..., rows, :], quantize),
+                         _gaussian_valid).sum(dim=(1, 2, 3)) for rows in _row_strips(pred.shape[-2], _SSIM_WINDOW - 1))
+    return total / (pred.shape[1] * (pred.shape[-2] - _SSIM_WINDOW + 1) * (pred.shape[-1] - _SSIM_WINDOW + 1))
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor, window: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:

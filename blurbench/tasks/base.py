@@ -50,7 +50,8 @@ class EvaluationTask(L.LightningModule):
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         """Rows of the batch; on a dataset without ground truth (real blur), the method runs for its outputs
-        (``predict_step``: what the report pictures) and the rows carry no metric, only seconds."""
+        (``predict_step``, in tiles for a large image as in ``predict``: what the report pictures) and the rows
+        carry no metric, only seconds."""
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         scored = getattr(datamodule, "has_ground_truth", True)
         _sync(self.device)
@@ -90,9 +91,15 @@ class ImageRestorationTask(EvaluationTask):
     def restore(self, batch: dict[str, Any]) -> torch.Tensor:
         raise NotImplementedError
 
+    def restore_tiled(self, batch: dict[str, Any]) -> torch.Tensor:
+        """:meth:`restore` of the whole batch, in overlapping tiles above
+        :data:`~blurbench.tasks.tiling.TILE_ABOVE` pixels (bounded memory): what evaluate scores and predict writes,
+        and the call the report's pictures and the cost count capture (one per image, never one per tile)."""
+        return run_in_tiles(self.restore, batch)
+
     def evaluate_batch(self, batch: dict[str, Any]) -> list[dict[str, float]]:
         # large images are restored in overlapping tiles (bounded memory, as predict does) and scored whole
-        restored = run_in_tiles(self.restore, batch).clamp(0, 1)
+        restored = self.restore_tiled(batch).clamp(0, 1)
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is not None and hasattr(datamodule, "score"):
             return datamodule.score(restored, batch)  # the dataset's official protocol
@@ -101,7 +108,7 @@ class ImageRestorationTask(EvaluationTask):
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         with torch.inference_mode():
-            return {"id": batch["id"], "restored": self.restore(batch).clamp(0, 1)}
+            return {"id": batch["id"], "restored": self.restore_tiled(batch).clamp(0, 1)}
 
     def write_prediction(self, output_dir: Path, prediction: dict[str, Any]) -> None:
         """Deblurred images under their input names (relative paths kept)."""

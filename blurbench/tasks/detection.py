@@ -44,16 +44,21 @@ class BlurDetectionTask(EvaluationTask):
     def blur_score(self, batch: dict[str, Any]) -> Tensor:
         raise NotImplementedError
 
+    def blur_score_tiled(self, batch: dict[str, Any]) -> Tensor:
+        """:meth:`blur_score` of the whole batch, in overlapping tiles above
+        :data:`~blurbench.tasks.tiling.TILE_ABOVE` pixels (bounded memory; the call the report and cost capture)."""
+        return run_in_tiles(self.blur_score, batch)
+
     def evaluate_batch(self, batch: dict[str, Any]) -> list[dict[str, float]]:
         if "mask" not in batch:
             raise DataError(f"{batch['id'][0]}: no ground-truth blur mask",
                             "evaluate detection methods on a detection dataset (e.g. builtin/detection, cuhk)")
         # large images are scored in overlapping tiles (bounded memory, as predict does)
-        return detection_metrics(run_in_tiles(self.blur_score, batch), batch["mask"], self.mask_threshold)
+        return detection_metrics(self.blur_score_tiled(batch), batch["mask"], self.mask_threshold)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         with torch.inference_mode():
-            score = self.blur_score(batch).clamp(0, 1)
+            score = self.blur_score_tiled(batch).clamp(0, 1)
         return {"id": batch["id"], "score": score, "mask": score >= self.mask_threshold}
 
     def write_prediction(self, output_dir: Path, prediction: dict[str, Any]) -> None:

@@ -5,23 +5,37 @@ context on every side (cropped off again), so a method whose output at a pixel d
 smaller than the margin gives the same values as on the whole image. Every tensor of the batch with the image's
 spatial size (blurry, sharp, mixing maps, masks) is cropped alike; other entries (ids, kernels) pass unchanged.
 Outputs of the tile's spatial size are put together from the cores; others are taken from the first tile.
-``blurbench predict`` and ``blurbench evaluate`` (restored images, blur scores) both go through here.
+``blurbench predict`` and ``blurbench evaluate`` (restored images, blur scores; scored datasets and the real-blur
+suites alike) both go through here, by :meth:`~blurbench.tasks.base.ImageRestorationTask.restore_tiled` and
+:meth:`~blurbench.tasks.detection.BlurDetectionTask.blur_score_tiled`.
+
+Kernel estimation cannot be tiled (one set of basis kernels for full-size mixing maps): it runs on images up to
+:data:`FIELD_MAX_PIXELS` and :func:`check_field_size` refuses larger ones with one line, before any work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["MARGIN", "TILE", "TILE_ABOVE", "run_in_tiles"]
+from blurbench.datamodules.folder import image_info
+from blurbench.errors import ConfigError
+
+__all__ = ["FIELD_MAX_PIXELS", "MARGIN", "TILE", "TILE_ABOVE", "check_field_size", "large_images", "run_in_tiles"]
 
 #: images with more pixels than this are processed in tiles (smaller ones whole)
 TILE_ABOVE = 2_500_000
 #: side of a tile's kept core, and the context added on every side (cropped off): 3 x the 33-px kernels' radius
 #: of the field-based deconvolutions' support, and well beyond the DeblurGAN generator's edge effects
 TILE, MARGIN = 1024, 96
+
+#: largest image a kernel-estimation method runs on (25 full-size mixing maps plus their visualisations); chosen from
+#: memory: blurfield-small's predict peaked at 6.99 GiB at 8 MP (about 0.8 GiB + 0.77 GiB/MP), so 5 MP keeps it under
+#: 5 GiB (bench/bench_predict_memory.py)
+FIELD_MAX_PIXELS = 5_000_000
 
 Out = TypeVar("Out", torch.Tensor, dict)
 
@@ -31,18 +45,31 @@ def _crop(batch: dict[str, Any], size: tuple[int, int], ys: slice, xs: slice) ->
             for k, v in batch.items()}
 
 
-def run_in_tiles(step: Callable[[dict[str, Any]], Out], batch: dict[str, Any], *, note: bool = False) -> Out:
+def large_images(paths: Iterable[Path], limit: int) -> Iterable[tuple[Path, int, int]]:
+    """(path, width, height) of each image file above ``limit`` pixels (header only: nothing is decoded)."""
+    for path in paths:
+        info = image_info(path)
+        if info is not None and info[0] * info[1] > limit:
+            yield path, info[0], info[1]
+
+
+def check_field_size(paths: Iterable[Path], method: str) -> None:
+    """One line (:class:`ConfigError`) for the first image above :data:`FIELD_MAX_PIXELS` (kernel estimation)."""
+    for path, width, height in large_images(paths, FIELD_MAX_PIXELS):
+        raise ConfigError(f"{path}: {width}x{height} ({width * height / 1e6:.1f} MP) is above the "
+                          f"{FIELD_MAX_PIXELS / 1e6:.0f} MP that kernel estimation ('{method}') runs on: its "
+                          "per-pixel mixing maps are full size", "downscale the image (e.g. to 3000 px on the "
+                          "long side) or crop the region of interest")
+
+
+def run_in_tiles(step: Callable[[dict[str, Any]], Out], batch: dict[str, Any]) -> Out:
     """``step(batch)`` on the whole image if it is small, else on overlapping tiles put together (module doc).
 
-    ``step`` returns a tensor or a dict; ``batch["blurry"]`` [N, C, H, W] gives the spatial size. ``note``: print
-    one line per tiled image (``predict`` does; ``evaluate`` documents it instead).
+    ``step`` returns a tensor or a dict; ``batch["blurry"]`` [N, C, H, W] gives the spatial size.
     """
     height, width = batch["blurry"].shape[-2:]
     if height * width <= TILE_ABOVE:
         return step(batch)
-    if note:
-        print(f"note: {', '.join(batch['id'])}: {width}x{height} ({height * width / 1e6:.1f} MP) processed in "
-              f"{TILE}-px tiles with {MARGIN}-px overlap (bounded memory)")
     out: dict[str, Any] = {}
     as_tensor = False
     for y0 in range(0, height, TILE):
