@@ -35,6 +35,8 @@ def test_validation_logs_exact_per_image_means_over_uneven_batches():
     blurry = (sharp + 0.05 * torch.randn(3, 3, 24, 24, generator=g)).clamp(0, 1)
     logged = {}
     m.log = lambda name, value, **kw: logged.__setitem__(name, float(value))
+    m.on_validation_epoch_end()  # an epoch without validation batches logs nothing (and does not fail)
+    assert logged == {}
     for batch in ({"blurry": blurry[:1], "sharp": sharp[:1]}, {"blurry": blurry[1:], "sharp": sharp[1:]}):
         m.validation_step(batch, 0)
     m.on_validation_epoch_end()

@@ -193,6 +193,8 @@ class BlurFieldEstimation(L.LightningModule):
             self._log_pictures(batch, pred_k, pred_m)
 
     def on_validation_epoch_end(self) -> None:
+        if not self.val_kernel_error.update_count:  # no validation batch this epoch (e.g. an empty val loader)
+            return
         self.log("val/reblur_psnr", self.val_reblur_psnr.compute().float(), prog_bar=True)
         err = self.val_kernel_error.compute()
         self.log("val/kernel_error", err, prog_bar=True)

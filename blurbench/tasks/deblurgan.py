@@ -289,6 +289,8 @@ class DeblurGANTraining(L.LightningModule):
         self.val_psnr_input.update(blurry, sharp)
 
     def on_validation_epoch_end(self) -> None:
+        if not self.val_psnr.update_count:  # no validation batch this epoch (e.g. an empty val loader)
+            return
         p, p_in = self.val_psnr.compute().float(), self.val_psnr_input.compute().float()
         self.log("val/psnr", p, prog_bar=True)
         self.log("val/psnr_input", p_in)  # the blurry input: the identity baseline beside the model
