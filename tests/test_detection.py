@@ -16,7 +16,7 @@ from blurbench.metrics.detection import (
     f1_score,
     iou,
 )
-from blurbench.ops.detection import blur_mask, blur_score, blurry_kernels, laplacian_blur_score
+from blurbench.ops.detection import blur_mask, blur_score, blurry_kernels, laplacian_blur_score, pixel_blur_score
 
 
 def _reference_ap(score: np.ndarray, target: np.ndarray) -> float:
@@ -103,6 +103,27 @@ def test_blur_score_sums_the_maps_of_low_norm_kernels():
     torch.testing.assert_close(blur_score(k, mixing, threshold=0.5), mixing[:, 1:3].sum(1, keepdim=True))
     assert torch.equal(blur_mask(k, mixing), mixing[:, 1:2] >= 0.5)
     assert blurry_kernels(k, threshold=0.2).tolist() == [[False, True, False]]  # <= threshold is blurry
+
+
+def test_pixel_blur_score_is_one_minus_the_norm_of_each_pixels_kernel():
+    g = torch.Generator().manual_seed(1)
+    k = torch.softmax(3 * torch.randn(2, 4, 7 * 7, generator=g), 2).view(2, 4, 7, 7)
+    k[0, 0] = 0.0
+    k[0, 0, 3, 3] = 1.0  # a delta
+    mixing = torch.softmax(2 * torch.randn(2, 4, 5, 6, generator=g), 1)
+    mixing[0, :, 0, 0] = torch.tensor([1.0, 0.0, 0.0, 0.0])  # this pixel's kernel is the delta
+    per_pixel = torch.einsum("nbhw,nbk->nhwk", mixing.double(), k.flatten(2).double())  # explicit k_x
+    expected = (1 - per_pixel.norm(dim=3)).clamp(0, 1)[:, None].float()
+    score = pixel_blur_score(k, mixing)
+    torch.testing.assert_close(score, expected, atol=1e-6, rtol=0)
+    assert score[0, 0, 0, 0].item() == pytest.approx(0.0, abs=1e-6)
+    # the mask of the rule: |k_x| <= threshold, i.e. score >= 1 - threshold
+    from blurbench.tasks.detection import FieldBlurDetection
+
+    assert FieldBlurDetection(field="oracle", score="pixel", norm_threshold=0.3).mask_threshold == pytest.approx(0.7)
+    assert FieldBlurDetection(field="oracle").mask_threshold == 0.5
+    with pytest.raises(ValueError, match="score must be"):
+        FieldBlurDetection(field="oracle", score="norm")
 
 
 def test_laplacian_score_is_higher_on_blurred_texture():

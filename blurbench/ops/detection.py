@@ -6,6 +6,11 @@ with ``‖k_b‖₂ ≤ threshold`` (default 0.25) is *blurry* — a delta has n
 the mass of the blurry kernels, ``score = Σ_{b blurry} m_b`` ∈ [0, 1] (the authors' ``detect_blur.py``
 ``blur_mask``), and the binary blur mask is ``score ≥ mask_threshold`` (default 0.5: the blurry kernels hold the
 majority of the pixel). Masks and scores are [N, 1, H, W]; 1 = blurred.
+
+That score takes few distinct values (one per subset of the B kernels), a poor ranking for average precision.
+:func:`pixel_blur_score` ranks every pixel by the norm of its own kernel ``k_x = Σ_b m_b(x) k_b``:
+``score = 1 - ‖k_x‖₂`` (0 for a delta, near 1 for a widely spread kernel); its mask ``‖k_x‖₂ ≤ threshold`` is
+``score ≥ 1 - threshold``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["blur_mask", "blur_score", "blurry_kernels", "laplacian_blur_score"]
+from blurbench.ops.field_loss import field_sq_norm
+from blurbench.ops.reblur import BlurField
+
+__all__ = ["blur_mask", "blur_score", "blurry_kernels", "laplacian_blur_score", "pixel_blur_score"]
 
 DEFAULT_NORM_THRESHOLD = 0.25
 
@@ -32,6 +40,12 @@ def blur_score(kernels: Tensor, mixing: Tensor, threshold: float = DEFAULT_NORM_
                          f"got {tuple(mixing.shape)}")
     sel = blurry_kernels(kernels, threshold).to(mixing.dtype)[:, :, None, None]
     return (mixing * sel).sum(1, keepdim=True).clamp(0, 1)
+
+
+def pixel_blur_score(kernels: Tensor, mixing: Tensor) -> Tensor:
+    """Per-pixel blur score ``1 - ‖k_x‖₂`` with ``k_x = Σ_b m_b(x) k_b``, [N, 1, H, W] in [0, 1]."""
+    norm = field_sq_norm(BlurField(kernels, mixing)).clamp_min(0).sqrt()
+    return (1 - norm).clamp(0, 1)[:, None]
 
 
 def blur_mask(kernels: Tensor, mixing: Tensor, threshold: float = DEFAULT_NORM_THRESHOLD,

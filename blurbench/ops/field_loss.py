@@ -23,7 +23,7 @@ from torch.utils.checkpoint import checkpoint
 
 from blurbench.ops.reblur import BlurField
 
-__all__ = ["field_sq_distance", "weighted_l1_kernel_distance", "weighted_l2_kernel_distance"]
+__all__ = ["field_sq_distance", "field_sq_norm", "weighted_l1_kernel_distance", "weighted_l2_kernel_distance"]
 
 
 def _check(f1: BlurField, f2: BlurField) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -41,6 +41,21 @@ def _check(f1: BlurField, f2: BlurField) -> tuple[Tensor, Tensor, Tensor, Tensor
     return k1, m1, k2, m2
 
 
+def _quadratic(m1: Tensor, gram: Tensor, m2: Tensor) -> Tensor:
+    """``m1_xᵀ G m2_x`` at every pixel [N, H, W]."""
+    return (m1 * torch.einsum("nij,njhw->nihw", gram, m2)).sum(1)
+
+
+def field_sq_norm(field: BlurField) -> Tensor:
+    """Per-pixel squared L2 norm ``||k_x||²`` [N, H, W] (Gram identity; ≥ 0 up to float round-off)."""
+    k, m = field.kernels, field.mixing
+    if k.dim() != 4 or m.dim() != 4 or k.shape[:2] != m.shape[:2]:
+        raise ValueError(f"kernels must be [N, B, K, K] and mixing [N, B, H, W] with the same N, B, got "
+                         f"{tuple(k.shape)} and {tuple(m.shape)}")
+    a = k.flatten(2)
+    return _quadratic(m, a @ a.transpose(1, 2), m)
+
+
 def field_sq_distance(f1: BlurField, f2: BlurField) -> Tensor:
     """Per-pixel squared L2 distance ``||k1_x - k2_x||²`` [N, H, W] via the Gram identity (module docstring).
 
@@ -52,10 +67,7 @@ def field_sq_distance(f1: BlurField, f2: BlurField) -> Tensor:
     g11 = a @ a.transpose(1, 2)
     g12 = a @ b.transpose(1, 2)
     g22 = b @ b.transpose(1, 2)
-    q11 = (m1 * torch.einsum("nij,njhw->nihw", g11, m1)).sum(1)
-    q12 = (m1 * torch.einsum("nij,njhw->nihw", g12, m2)).sum(1)
-    q22 = (m2 * torch.einsum("nij,njhw->nihw", g22, m2)).sum(1)
-    return q11 - 2 * q12 + q22
+    return _quadratic(m1, g11, m1) - 2 * _quadratic(m1, g12, m2) + _quadratic(m2, g22, m2)
 
 
 def weighted_l2_kernel_distance(f1: BlurField, f2: BlurField, weights: Tensor | None = None) -> Tensor:

@@ -17,7 +17,7 @@ from torch import Tensor
 from blurbench.errors import DataError
 from blurbench.io import write_image
 from blurbench.metrics.detection import detection_metrics
-from blurbench.ops.detection import DEFAULT_NORM_THRESHOLD, blur_score, laplacian_blur_score
+from blurbench.ops.detection import DEFAULT_NORM_THRESHOLD, blur_score, laplacian_blur_score, pixel_blur_score
 from blurbench.tasks.base import EvaluationTask
 from blurbench.tasks.deblur import ORACLE, build_field_estimator, estimate_field, field_from_batch
 from blurbench.tasks.tiling import run_in_tiles
@@ -69,21 +69,29 @@ class BlurDetectionTask(EvaluationTask):
 
 
 class FieldBlurDetection(BlurDetectionTask):
-    """Blur detection from a blur field (Carbajal et al. 2021): score = mass of the kernels with ‖k‖₂ ≤ threshold.
+    """Blur detection from a blur field (Carbajal et al. 2021, §4.2).
 
     Args:
         field: zoo blur-field model name (``"blurfield-small"``, ``"carbajal2021"``) or ``"oracle"`` (the
             dataset's ground-truth field).
-        norm_threshold: kernels with ``‖k‖₂ ≤ norm_threshold`` count as blurry (paper: 0.25).
-        mask_threshold: binary mask = ``score ≥ mask_threshold``.
+        norm_threshold: a kernel with ``‖k‖₂ ≤ norm_threshold`` is blurry (paper: 0.25).
+        mask_threshold: binary mask = ``score ≥ mask_threshold``; None = the mask of the rule: 0.5 for
+            ``"basis"`` (the blurry kernels hold most of the pixel), ``1 - norm_threshold`` for ``"pixel"``.
         pretrained: load the network's weights (False: random weights, for tests).
+        score: ``"basis"`` — the paper's rule, the mixing mass of the basis kernels with ``‖k_b‖₂ ≤
+            norm_threshold`` (:func:`~blurbench.ops.detection.blur_score`); ``"pixel"`` — ``1 - ‖k_x‖₂`` of each
+            pixel's own kernel (:func:`~blurbench.ops.detection.pixel_blur_score`), a finer ranking.
     """
 
     def __init__(self, field: str = "blurfield-small", norm_threshold: float = DEFAULT_NORM_THRESHOLD,
-                 mask_threshold: float = 0.5, pretrained: bool = True) -> None:
+                 mask_threshold: float | None = None, pretrained: bool = True, score: str = "basis") -> None:
+        if score not in ("basis", "pixel"):
+            raise ValueError(f"score must be 'basis' or 'pixel', got {score!r}")
+        if mask_threshold is None:
+            mask_threshold = 0.5 if score == "basis" else 1.0 - norm_threshold
         super().__init__(mask_threshold)
         self.save_hyperparameters()
-        self.field, self.norm_threshold = field, norm_threshold
+        self.field, self.norm_threshold, self.score = field, norm_threshold, score
         self.estimator = None if field == ORACLE else build_field_estimator(field, pretrained)
 
     def blur_score(self, batch: dict[str, Any]) -> Tensor:
@@ -91,6 +99,8 @@ class FieldBlurDetection(BlurDetectionTask):
             kernels, mixing = field_from_batch(batch)
         else:
             kernels, mixing = estimate_field(self.estimator, batch["blurry"])
+        if self.score == "pixel":
+            return pixel_blur_score(kernels, mixing)
         return blur_score(kernels, mixing, self.norm_threshold)
 
 
