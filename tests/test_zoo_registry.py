@@ -26,7 +26,8 @@ HEAVY = {"carbajal2021", "deblurganv2-fpn-inception"}  # 80M / 50M+ parameters: 
 
 def test_every_method_issue_model_is_registered() -> None:
     assert EXPECTED <= set(list_models())
-    shipped = {"deblurgan-small", "deblurgan-small-resume", "deblurgan-small-reblur", "deblurgan-small-reblur-gt"}
+    shipped = {"deblurgan-small", "deblurgan-small-resume", "deblurgan-small-reblur", "deblurgan-small-reblur-gt",
+               "blurfield-small-sharp"}
     losses = {"vgg19-conv3-3"}  # the perceptual loss's network
     assert set(list_models(pretrained=True)) == (EXPECTED | shipped | losses) - {"deblurgan-v1"}  # link is dead
     assert list_models("deblurganv2-*") == ["deblurganv2-fpn-inception", "deblurganv2-fpn-mobilenet"]

@@ -133,9 +133,11 @@ register_method(MethodSpec(
 ))
 register_method(MethodSpec(
     "blurfield-small-detection", "blur-detection", "detection", FieldBlurDetection,
-    "blur score 1 - |k_x|_2 of each pixel's kernel in the blurfield-small field, mask |k_x|_2 <= 0.25 (the "
-    "per-pixel score, not the paper's basis-mass rule, picked on builtin/detection val: mAP 0.51 vs 0.18)",
-    config={"field": "blurfield-small", "norm_threshold": 0.25, "score": "pixel"}, needs_weights=_SMALL,
+    "blur score 1 - |k_x|_2 of each pixel's kernel, mask |k_x|_2 <= 0.25, field of blurfield-small-sharp (trained "
+    "with sharp regions); network and score picked on builtin/detection val (mAP 0.66; blurfield-small 0.51, "
+    "paper's basis-mass rule 0.18)",
+    config={"field": "blurfield-small-sharp", "norm_threshold": 0.25, "score": "pixel"},
+    needs_weights=("blurfield-small-sharp",),
 ))
 # DRUNet (32.6M params, 15 calls/image) and the released Carbajal et al. network: out of the default CPU run
 register_method(MethodSpec(

@@ -235,6 +235,18 @@ register_model(ModelSpec(
                          sha256="3526735427b22fd4f7e016590b71fdb2cfbb3e450a6370ce8aad2038dcc51f4f", size=7_831_648),
 ))
 register_model(ModelSpec(
+    name="blurfield-small-sharp", arch="BlurFieldNet", task="kernel-estimation",
+    ctor_args={"kernel_size": 33, "num_basis": 25, "base_width": 10, "gamma": 1.0},  # as `zoo export` records it
+    input_convention=_BLURFIELD_INPUT.replace("gamma 2.2 sRGB, 1.0 linear", "trained with gamma 1.0: display space"),
+    license="bsd-3-clause (blurbench)", paper=_CARBAJAL_PAPER + " (architecture; width 10, trained by blurbench)",
+    description="blurfield-small's structure trained with sharp regions and independently moving objects "
+                "(configs/blurfield/small_cpu_sharp): the field of blurfield-small-detection; worse camera-shake "
+                "kernels than blurfield-small",
+    weights=WeightSource(kind="package", filename="blurfield-small-sharp", converter="safetensors",
+                         note=_SHIPPED_NOTE,
+                         sha256="f4ef75fc62dbbf57f71480d5609bb52795354aa8b9f72b69ee8dac32e983e73b", size=7_831_648),
+))
+register_model(ModelSpec(
     name="drunet-color", arch="drunet_color", task="denoising",
     input_convention="RGB NCHW float32 in [0,1] and noise std sigma in [0,1] units (e.g. 7.65/255); "
                      "forward(x, sigma) pads to a multiple of 16 and crops back",
