@@ -76,6 +76,10 @@ class BlurOperator(LinearOperator):
         """``Gᵀ Kᵀ v``."""
         return self._op.A_adjoint(v)
 
+    def frame(self, f: int) -> LinearOperator | None:
+        """``K G`` of frame ``f`` alone (inputs [1, C', H, W])."""
+        return self._op.frame(f)
+
 
 @dataclass
 class TemporalLinks:
@@ -142,8 +146,11 @@ def data_residual(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator
 
 def data_energy(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, lam: float,
                 weights: tuple[float, float, float] = DATA_WEIGHTS) -> torch.Tensor:
-    """``λ Σ κ_c ‖K G ∂_c L − ∂_c B‖²`` per frame, [T]."""
-    return lam * data_residual(latent, blurry, op, weights).square().sum(dim=(1, 2, 3))
+    """``λ Σ κ_c ‖K G ∂_c L − ∂_c B‖²`` per frame, [T] (frame by frame when ``op`` splits: bounded memory)."""
+    if op.frame(0) is None:
+        return lam * data_residual(latent, blurry, op, weights).square().sum(dim=(1, 2, 3))
+    return lam * torch.cat([data_residual(latent[f:f + 1], blurry[f:f + 1], op.frame(f), weights).square().sum(
+        dim=(1, 2, 3)) for f in range(latent.shape[0])])
 
 
 def temporal_energy(latent: torch.Tensor, links: TemporalLinks, mu: float) -> torch.Tensor:

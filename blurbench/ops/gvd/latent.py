@@ -91,10 +91,30 @@ def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, 
     norm = _norm_sq_estimate(links if use_t else None, latent) ** 0.5
     sig, tau = pd_ratio / norm, 1.0 / (pd_ratio * norm)
     coef = 1.0 / (2.0 * tau * lam)
-    b0 = data_channels_adjoint(op.A_adjoint(data_channels(blurry, weights)), weights)
+    # the data prox acts on each frame alone (operator and CG dot products are per frame): solved frame by frame
+    # when the operator splits, so the CG's temporaries are those of one frame (the colour pass at 720p)
+    t = latent.shape[0]
+    ops = [op.frame(f) for f in range(t)] if op.frame(0) is not None else None
 
-    def normal(x: torch.Tensor) -> torch.Tensor:
-        return coef * x + data_channels_adjoint(op.A_adjoint_A(data_channels(x, weights)), weights)
+    def normal_of(o: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda x: coef * x + data_channels_adjoint(o.A_adjoint_A(data_channels(x, weights)), weights)
+
+    def rhs_data(o: LinearOperator, b: torch.Tensor) -> torch.Tensor:
+        return data_channels_adjoint(o.A_adjoint(data_channels(b, weights)), weights)
+
+    if ops is None:
+        b0 = rhs_data(op, blurry)
+    else:
+        b0 = torch.cat([rhs_data(o, blurry[f:f + 1]) for f, o in enumerate(ops)])
+
+    def prox(x_hat: torch.Tensor) -> torch.Tensor:
+        if ops is None:
+            return conjugate_gradient(normal_of(op), b0 + coef * x_hat, x_hat, cg_iters)
+        out = torch.empty_like(x_hat)
+        for f, o in enumerate(ops):
+            sl = slice(f, f + 1)
+            out[sl] = conjugate_gradient(normal_of(o), b0[sl] + coef * x_hat[sl], x_hat[sl], cg_iters)
+        return out
 
     x = latent.clone()
     xbar = x.clone()
@@ -116,7 +136,7 @@ def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, 
             kty = kty + links.adjoint(q, x)
         x_old = x
         x_hat = x - tau * kty
-        x = conjugate_gradient(normal, b0 + coef * x_hat, x_hat, cg_iters)
+        x = prox(x_hat)
         if clip:
             x = x.clamp(0.0, 1.0)
         xbar = 2.0 * x - x_old
