@@ -157,16 +157,17 @@ class SampledMotionBlur(LinearOperator):
         return render_motion_blur_adjoint(v, self.flow_fw, self.flow_bw, self.tau, self.half_taps)
 
 
-def _bilinear_entries(pos: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Columns [..., 4] and weights [..., 4] of the bilinear interpolation at clamped ``pos`` [..., 2]."""
+def _bilinear_entries(pos: torch.Tensor, h: int, w: int, index_dtype: torch.dtype = torch.int64
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Columns [..., 4] (``index_dtype``) and weights [..., 4] of the bilinear interpolation at clamped ``pos``."""
     px = pos[..., 0].clamp(0, w - 1)
     py = pos[..., 1].clamp(0, h - 1)
     x0 = px.floor().clamp(max=max(w - 2, 0))
     y0 = py.floor().clamp(max=max(h - 2, 0))
     fx = px - x0
     fy = py - y0
-    x0i = x0.long()
-    y0i = y0.long()
+    x0i = x0.to(index_dtype)
+    y0i = y0.to(index_dtype)
     x1i = (x0i + 1).clamp(max=w - 1)
     y1i = (y0i + 1).clamp(max=h - 1)
     cols = torch.stack((y0i * w + x0i, y0i * w + x1i, y1i * w + x0i, y1i * w + x1i), dim=-1)
@@ -233,21 +234,22 @@ class MotionBlur(LinearOperator):
         h, w = self.h, self.w
         hw = h * w
         keep = list(range(self.taps)) if factors is None else [k for k in range(self.taps) if float(factors[k])]
+        # all taps of a chunk at once: tap k sits at b − c_fw[k]·u_fw − c_bw[k]·u_bw, one of the two coefficients
+        # being 0 (0 = the centre), which gives the positions of the tap-by-tap loop bit for bit
+        c_fw = torch.zeros(self.taps, device=self.device, dtype=ufw.dtype)
+        c_bw = torch.zeros(self.taps, device=self.device, dtype=ufw.dtype)
+        c_fw[1::2] = times
+        c_bw[2::2] = times
+        sel = torch.tensor(keep, device=self.device)
+        c_fw, c_bw = c_fw[sel].view(1, -1, 1), c_bw[sel].view(1, -1, 1)
+        # int32 columns (sorted below) when they fit: half the traffic of int64
+        index_dtype = torch.int32 if hw < 2**31 - 1 else torch.int64
         cols_parts, vals_parts, counts_parts = [], [], []
         for s in range(0, hw, self._rows):
             e = min(hw, s + self._rows)
-            b = base[s:e]
-            cols = torch.empty(e - s, len(keep), 4, device=self.device, dtype=torch.int64)
-            vals = torch.empty(e - s, len(keep), 4, device=self.device, dtype=ufw.dtype)
-            for i, k in enumerate(keep):
-                if k == 0:
-                    pos = b
-                else:
-                    j = (k - 1) // 2
-                    pos = b - times[j] * (ufw[s:e] if k % 2 == 1 else ubw[s:e])
-                c, wt = _bilinear_entries(pos, h, w)
-                cols[:, i] = c
-                vals[:, i] = wt
+            pos = base[s:e, None] - c_fw * ufw[s:e, None] - c_bw * ubw[s:e, None]  # [R, taps, 2]
+            cols, vals = _bilinear_entries(pos, h, w, index_dtype)  # [R, taps, 4]
+            del pos
             vals /= self.taps
             if factors is not None:
                 vals *= factors[keep].view(1, -1, 1)
@@ -344,10 +346,12 @@ def _merge_duplicates(cols: torch.Tensor, vals: torch.Tensor) -> tuple[torch.Ten
     first[:, 1:] = sc[:, 1:] != sc[:, :-1]
     run = first.cumsum(1) - 1
     counts = run[:, -1] + 1
-    uc = torch.zeros_like(sc).scatter_(1, run, sc)
-    uv = torch.zeros_like(sv).scatter_add_(1, run, sv)
-    valid = torch.arange(sc.shape[1], device=sc.device)[None] < counts[:, None]
-    return uc[valid], uv[valid], counts
+    # each entry's place in the flat output (its row's offset + its run): two scatters, no mask or compaction
+    dest = run + (torch.cumsum(counts, 0) - counts)[:, None]
+    nnz = int(counts.sum())
+    uc = sc.new_empty(nnz).scatter_(0, dest.view(-1), sc.view(-1))  # duplicates write the same column
+    uv = sv.new_zeros(nnz).scatter_add_(0, dest.view(-1), sv.view(-1))
+    return uc, uv, counts
 
 
 def _scipy_sparse():
