@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -354,6 +355,17 @@ def _merge_duplicates(cols: torch.Tensor, vals: torch.Tensor) -> tuple[torch.Ten
     return uc, uv, counts
 
 
+_SPLIT_ROWS = 1 << 16  # rows from which the CPU adjoint product is split over threads (not the small built-in clips)
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide thread pool of ``workers`` threads (created at first use)."""
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="gvd-adjoint")
+    return _POOLS[workers]
+
+
 def _scipy_sparse():
     """``scipy.sparse`` or None (scipy comes with scikit-image; the fallback keeps torch-only installs working)."""
     try:
@@ -373,9 +385,28 @@ def _transposed_product(mat: torch.Tensor, v: torch.Tensor, cache: list, f: int,
         import numpy as np  # deferred: only the scipy path needs numpy
 
         n = mat.shape[0]
-        m = _scipy_sparse().csr_matrix((mat.values().detach().numpy(), mat.col_indices().numpy(),
-                                        mat.crow_indices().numpy()), shape=(n, n), copy=False)
-        return torch.from_numpy(np.ascontiguousarray(m.T @ v.detach().numpy()))
+        vals, cols, crow = mat.values().detach().numpy(), mat.col_indices().numpy(), mat.crow_indices().numpy()
+        vn = v.detach().numpy()
+        k = torch.get_num_threads()
+        if k < 2 or n < _SPLIT_ROWS:
+            m = _scipy_sparse().csr_matrix((vals, cols, crow), shape=(n, n), copy=False)
+            return torch.from_numpy(np.ascontiguousarray(m.T @ vn))
+        # scipy's product is serial (torch's CSR product is not): the rows are split in blocks, each block's
+        # scatter runs in a thread (scipy releases the GIL) and the partial results are summed
+        edges = [n * i // k for i in range(k + 1)]
+
+        def block(i: int) -> np.ndarray:
+            r0, r1 = edges[i], edges[i + 1]
+            a, b = int(crow[r0]), int(crow[r1])
+            m = _scipy_sparse().csr_matrix((vals[a:b], cols[a:b], crow[r0:r1 + 1] - crow[r0]), shape=(r1 - r0, n),
+                                           copy=False)
+            return m.T @ vn[r0:r1]
+
+        parts = list(_pool(k).map(block, range(k)))
+        out = parts[0]
+        for p in parts[1:]:
+            out += p
+        return torch.from_numpy(np.ascontiguousarray(out))
     if cache[f] is None:
         crow, cols, vals = mat.crow_indices(), mat.col_indices(), mat.values()
         n = mat.shape[0]
