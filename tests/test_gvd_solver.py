@@ -86,9 +86,14 @@ def test_motion_blur_chunked_assembly_equals_whole_and_merges_entries():
     # the moment operators are the per-pixel flow derivatives of the rendering
     gx, gy = central_grad(x)
     for side in ("fw", "bw"):
-        _, jx, jy = render_motion_blur_jacobian(x, gx, gy, fw, bw, tau, n, side)
+        kx, jx, jy = render_motion_blur_jacobian(x, gx, gy, fw, bw, tau, n, side)
         assert torch.allclose(chunked.moment(gx, side), jx, atol=1e-12)
         assert torch.allclose(chunked.moment(gy, side), jy, atol=1e-12)
+        assert torch.allclose(kx, render_motion_blur(x, fw, bw, tau, n), atol=1e-12)
+        # given K x (the flow solver passes the rendering of its last energy), only the derivatives are rendered
+        known = render_motion_blur(x, fw, bw, tau, n)
+        kx2, jx2, jy2 = render_motion_blur_jacobian(x, gx, gy, fw, bw, tau, n, side, kx=known)
+        assert kx2 is known and torch.equal(jx2, jx) and torch.equal(jy2, jy)
 
 
 def test_motion_blur_is_a_segment_along_the_flow():

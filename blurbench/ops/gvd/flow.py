@@ -97,16 +97,20 @@ class FlowProblem:
 
 
 def flow_energy(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor,
-                gdl: torch.Tensor | None = None) -> torch.Tensor:
-    """Terms of the energy that depend on the flows (data + temporal + flow TV), a scalar."""
+                gdl: torch.Tensor | None = None, return_render: bool = False):
+    """Terms of the energy that depend on the flows (data + temporal + flow TV), a scalar.
+
+    With ``return_render`` also the rendered ``K G D L`` (the next linearisation at these flows reuses it).
+    """
     gdl = prob.defocused() if gdl is None else gdl
-    res = SampledMotionBlur(flow_fw, flow_bw, prob.tau, prob.half_taps).A(gdl) - prob.db
-    e = prob.lam * res.square().sum()
+    render = SampledMotionBlur(flow_fw, flow_bw, prob.tau, prob.half_taps).A(gdl)
+    e = prob.lam * (render - prob.db).square().sum()
     links = prob.links(flow_fw, flow_bw)
     if links is not None:
         e = e + temporal_energy(prob.latent, links, prob.mu).sum()
     tv = weighted_tv_energy(flow_fw, prob.wx, prob.wy) + weighted_tv_energy(flow_bw, prob.wx, prob.wy)
-    return e + prob.nu * tv.sum()
+    e = e + prob.nu * tv.sum()
+    return (e, render) if return_render else e
 
 
 def _colsum_tv(wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
@@ -190,10 +194,15 @@ def _linearised_pd(u0: torch.Tensor, hxx, hxy, hyy, gx, gy, temporal, wx, wy, nu
     return u
 
 
-def _linearise(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, side: str, gdl: torch.Tensor):
-    """Gauss–Newton terms of the data energy and linearised temporal residuals for one direction."""
+def _linearise(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, side: str, gdl: torch.Tensor,
+               rendered: torch.Tensor | None = None):
+    """Gauss–Newton terms of the data energy and linearised temporal residuals for one direction.
+
+    ``rendered``: ``K G D L`` at these flows when already known (from the energy that accepted them).
+    """
     ggx, ggy = central_grad(gdl)
-    kx, jx, jy = render_motion_blur_jacobian(gdl, ggx, ggy, flow_fw, flow_bw, prob.tau, prob.half_taps, side)
+    kx, jx, jy = render_motion_blur_jacobian(gdl, ggx, ggy, flow_fw, flow_bw, prob.tau, prob.half_taps, side,
+                                             kx=rendered)
     r = kx - prob.db
     two_lam = 2.0 * prob.lam
     hxx = two_lam * jx.square().sum(1, keepdim=True)
@@ -231,12 +240,12 @@ def flow_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, w
         movable["fw"][-1] = 0
         movable["bw"][0] = 0
     fw, bw = flow_fw.clone(), flow_bw.clone()
-    e_cur = flow_energy(prob, fw, bw, gdl)
+    e_cur, k_cur = flow_energy(prob, fw, bw, gdl, return_render=True)  # k_cur: K G D L at the current flows
     info = {"energy_before": float(e_cur), "accepted": 0, "tried": 0}
     for _ in range(warps):
         for side in ("fw", "bw"):
             u0 = fw if side == "fw" else bw
-            hxx, hxy, hyy, gx, gy, temporal = _linearise(prob, fw, bw, side, gdl)
+            hxx, hxy, hyy, gx, gy, temporal = _linearise(prob, fw, bw, side, gdl, k_cur)
             u = _linearised_pd(u0, hxx, hxy, hyy, gx, gy, temporal, prob.wx, prob.wy, prob.nu, prob.mu,
                                pd_iters, damping)
             step = (u - u0) * movable[side]
@@ -247,10 +256,10 @@ def flow_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, w
             for _ in range(line_search):
                 cand = u0 + alpha * step
                 trial = (cand, bw) if side == "fw" else (fw, cand)
-                e_new = flow_energy(prob, *trial, gdl)
+                e_new, k_new = flow_energy(prob, *trial, gdl, return_render=True)
                 if float(e_new) < float(e_cur):
                     fw, bw = trial
-                    e_cur = e_new
+                    e_cur, k_cur = e_new, k_new
                     info["accepted"] += 1
                     break
                 alpha *= 0.5

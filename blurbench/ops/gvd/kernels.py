@@ -115,32 +115,39 @@ def render_motion_blur_adjoint(v: torch.Tensor, flow_fw: torch.Tensor, flow_bw: 
 
 
 def render_motion_blur_jacobian(x: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor, flow_fw: torch.Tensor,
-                                flow_bw: torch.Tensor, tau: float | torch.Tensor, half_taps: int, side: str
-                                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                                flow_bw: torch.Tensor, tau: float | torch.Tensor, half_taps: int, side: str,
+                                kx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``K x`` and its per-pixel derivatives w.r.t. the flow of one ``side`` (``"fw"`` or ``"bw"``).
 
     ``(K x)(p) = Σ_j w_j x(p − t_j u(p))`` gives ``∂(K x)(p)/∂u(p) = −Σ_{j on side} w_j |t_j| ∇x(p − t_j u)``;
     ``gx, gy`` are the image derivatives ``∂x x, ∂y x`` sampled at the same taps. Returns
-    ``(K x, ∂(K x)/∂u_x, ∂(K x)/∂u_y)``, each shaped like ``x``.
+    ``(K x, ∂(K x)/∂u_x, ∂(K x)/∂u_y)``, each shaped like ``x``. A given ``kx`` (``K x`` for these flows, e.g.
+    rendered for an energy) is returned as is and only the derivatives are rendered (half the taps).
     """
     c = x.shape[1]
-    kx = torch.zeros_like(x)
+    want_positive = side == "fw"
     jx = torch.zeros_like(x)
     jy = torch.zeros_like(x)
-    stack = torch.cat((x, gx, gy), dim=1)
-    want_positive = side == "fw"
+    if kx is None:
+        acc = torch.zeros_like(x)
+        stack = torch.cat((x, gx, gy), dim=1)
+    else:
+        stack = torch.cat((gx, gy), dim=1)
+    off = 0 if kx is not None else c  # where the derivatives start in the sampled stack
     for k, (t, grid) in enumerate(_tap_grids(flow_fw, flow_bw, tau, half_taps)):
         on_side = k > 0 and ((k % 2 == 1) == want_positive)
         if not on_side:
-            kx += _grid_sample(x, grid)
+            if kx is None:
+                acc += _grid_sample(x, grid)
             continue
         s = _grid_sample(stack, grid)
-        kx += s[:, :c]
+        if kx is None:
+            acc += s[:, :c]
         coef = t.abs().view(-1, 1, 1, 1)
-        jx.sub_(coef * s[:, c:2 * c])
-        jy.sub_(coef * s[:, 2 * c:])
+        jx.sub_(coef * s[:, off:off + c])
+        jy.sub_(coef * s[:, off + c:])
     inv = 1.0 / (2 * half_taps + 1)
-    return kx * inv, jx * inv, jy * inv
+    return (acc * inv if kx is None else kx), jx * inv, jy * inv
 
 
 class SampledMotionBlur(LinearOperator):
