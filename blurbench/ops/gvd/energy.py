@@ -95,9 +95,13 @@ class TemporalLinks:
     flow: dict[int, torch.Tensor]
     mask: dict[int, torch.Tensor]
 
+    def residual(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """``(T x)_n = x[src] − warp(x[dst], flow_n)`` for the offset ``n``."""
+        return x[self.src[n]] - warp(x[self.dst[n]], self.flow[n])
+
     def apply(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
-        """``(T x)_n = x[src] − warp(x[dst], flow_n)`` for every offset."""
-        return {n: x[self.src[n]] - warp(x[self.dst[n]], self.flow[n]) for n in self.offsets}
+        """``(T x)_n`` for every offset."""
+        return {n: self.residual(x, n) for n in self.offsets}
 
     def adjoint(self, q: dict[int, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
         """``Σ_n T_nᵀ q_n`` accumulated on a [T, C, H, W] tensor."""
