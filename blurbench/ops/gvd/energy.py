@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 DATA_WEIGHTS = (0.25, 1.0, 1.0)
+#: values per frame from which data terms and the latent data prox go frame by frame through ``op.frame(f)``
+#: (bounded memory at 720p; small frames keep one batched call, less overhead)
+FRAME_SPLIT_MIN = 1 << 16
 
 
 def data_channels(x: torch.Tensor, weights: tuple[float, float, float] = DATA_WEIGHTS) -> torch.Tensor:
@@ -151,7 +154,7 @@ def data_residual(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator
 def data_energy(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, lam: float,
                 weights: tuple[float, float, float] = DATA_WEIGHTS) -> torch.Tensor:
     """``λ Σ κ_c ‖K G ∂_c L − ∂_c B‖²`` per frame, [T] (frame by frame when ``op`` splits: bounded memory)."""
-    if op.frame(0) is None:
+    if latent.shape[0] < 2 or latent[0].numel() < FRAME_SPLIT_MIN or op.frame(0) is None:
         return lam * data_residual(latent, blurry, op, weights).square().sum(dim=(1, 2, 3))
     return lam * torch.cat([data_residual(latent[f:f + 1], blurry[f:f + 1], op.frame(f), weights).square().sum(
         dim=(1, 2, 3)) for f in range(latent.shape[0])])

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 
 from blurbench.ops.finite_differences import grad, grad_adjoint
+from blurbench.ops.gvd import energy
 from blurbench.ops.gvd.energy import (
     DATA_WEIGHTS,
     TemporalLinks,
@@ -94,7 +95,8 @@ def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, 
     # the data prox acts on each frame alone (operator and CG dot products are per frame): solved frame by frame
     # when the operator splits, so the CG's temporaries are those of one frame (the colour pass at 720p)
     t = latent.shape[0]
-    ops = [op.frame(f) for f in range(t)] if op.frame(0) is not None else None
+    split = t > 1 and latent[0].numel() >= energy.FRAME_SPLIT_MIN and op.frame(0) is not None
+    ops = [op.frame(f) for f in range(t)] if split else None
 
     def normal_of(o: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda x: coef * x + data_channels_adjoint(o.A_adjoint_A(data_channels(x, weights)), weights)
