@@ -385,7 +385,8 @@ def _scipy_sparse():
 def _transposed_product(mat: torch.Tensor, v: torch.Tensor, cache: list, f: int, use_scipy: bool) -> torch.Tensor:
     """``matᵀ v`` for a CSR ``mat`` [N, N] and dense ``v`` [N, C].
 
-    ``use_scipy`` (CPU only): scipy's CSC product on the same arrays (zero copy; a scatter, nothing is built).
+    ``use_scipy`` (CPU only): scipy's CSC product on the same arrays (zero copy; a scatter, nothing is built), split
+    by row blocks over ``torch.get_num_threads()`` threads from ``_SPLIT_ROWS`` rows.
     Otherwise the transpose is built once by a (stable) sort and cached in ``cache[f]``.
     """
     if use_scipy:
