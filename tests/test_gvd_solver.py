@@ -86,9 +86,14 @@ def test_motion_blur_chunked_assembly_equals_whole_and_merges_entries():
     # the moment operators are the per-pixel flow derivatives of the rendering
     gx, gy = central_grad(x)
     for side in ("fw", "bw"):
-        _, jx, jy = render_motion_blur_jacobian(x, gx, gy, fw, bw, tau, n, side)
+        kx, jx, jy = render_motion_blur_jacobian(x, gx, gy, fw, bw, tau, n, side)
         assert torch.allclose(chunked.moment(gx, side), jx, atol=1e-12)
         assert torch.allclose(chunked.moment(gy, side), jy, atol=1e-12)
+        assert torch.allclose(kx, render_motion_blur(x, fw, bw, tau, n), atol=1e-12)
+        # given K x (the flow solver passes the rendering of its last energy), only the derivatives are rendered
+        known = render_motion_blur(x, fw, bw, tau, n)
+        kx2, jx2, jy2 = render_motion_blur_jacobian(x, gx, gy, fw, bw, tau, n, side, kx=known)
+        assert kx2 is known and torch.equal(jx2, jx) and torch.equal(jy2, jy)
 
 
 def test_motion_blur_is_a_segment_along_the_flow():
@@ -254,3 +259,22 @@ def test_deblur_window_levels_and_windows(clip):
         covered = [f for _, _, a, b in plan for f in range(a, b)]
         assert covered == list(range(t))
         assert all(s <= a and b <= e and e - s <= win for s, e, a, b in plan)
+
+
+def test_latent_step_frame_by_frame_is_the_batched_step(monkeypatch):
+    """The data prox solved frame by frame (large frames) gives the iterates of the batched CG."""
+    from blurbench.ops.gvd import energy
+
+    t, h, w = 3, 12, 15
+    g = _gen(21)
+    blurry = torch.rand(t, 3, h, w, generator=g, dtype=D)
+    latent = torch.rand(t, 3, h, w, generator=g, dtype=D)
+    fw, bw = _flows(t, h, w, 22, scale=1.5), _flows(t, h, w, 23, scale=1.5)
+    tau = torch.tensor([0.5, 0.7, 0.9], dtype=D)
+    op = BlurOperator(fw, bw, tau, 2, 0.8 * torch.rand(t, 1, h, w, generator=g, dtype=D))
+    links = temporal_links(fw, bw, 2, True)
+    runs = []
+    for split_min in (10**9, 0):  # batched, then frame by frame
+        monkeypatch.setattr(energy, "FRAME_SPLIT_MIN", split_min)
+        runs.append(latent_step(latent, blurry, op, links, 250.0, 2.0, 3, 4))
+    assert torch.allclose(runs[0], runs[1], atol=1e-12)

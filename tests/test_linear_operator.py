@@ -12,7 +12,7 @@ import blurbench.ops
 from blurbench.ops import reblur_autotune as autotune
 from blurbench.ops.gvd.defocus import DefocusBlur, defocus_blur, defocus_blur_adjoint, defocus_radius
 from blurbench.ops.gvd.energy import BlurOperator
-from blurbench.ops.gvd.kernels import MotionBlur, SampledMotionBlur, render_motion_blur
+from blurbench.ops.gvd.kernels import MotionBlur, SampledMotionBlur, _MotionBlurFrame, render_motion_blur
 from blurbench.ops.linear_operator import Composition, LinearOperator
 from blurbench.ops.reblur import BlurField
 
@@ -44,8 +44,10 @@ def _gvd(kind: str) -> tuple[LinearOperator, tuple[int, ...]]:
         "gvd-blur": lambda: BlurOperator(fw, bw, tau, 2, sigma),
         "gvd-blur-no-defocus": lambda: BlurOperator(fw, bw, tau, 2),
         "gvd-blur-sampled": lambda: BlurOperator(fw, bw, tau, 2, sigma, assembled=False),
+        "motion-frame": lambda: MotionBlur(fw, bw, tau, 3).frame(1),
+        "gvd-blur-frame": lambda: BlurOperator(fw, bw, tau, 2, sigma).frame(2),
     }[kind]()
-    return op, (t, 2, h, w)
+    return op, (1 if kind.endswith("-frame") else t, 2, h, w)
 
 
 def _blur_field(kind: str) -> tuple[LinearOperator, tuple[int, ...]]:
@@ -69,11 +71,12 @@ CASES = {
     "blur-field-interior": (_blur_field, "interior"),
     "composition": (_blur_field, "composition"),
     **{k: (_gvd, k) for k in ("motion-assembled", "motion-sampled", "defocus", "gvd-blur", "gvd-blur-no-defocus",
-                              "gvd-blur-sampled")},
+                              "gvd-blur-sampled", "motion-frame", "gvd-blur-frame")},
 }
 #: which case covers which implementation (the completeness test below)
 COVERS = {BlurField: "blur-field-reflect", Composition: "composition", MotionBlur: "motion-assembled",
-          SampledMotionBlur: "motion-sampled", DefocusBlur: "defocus", BlurOperator: "gvd-blur"}
+          SampledMotionBlur: "motion-sampled", DefocusBlur: "defocus", BlurOperator: "gvd-blur",
+          _MotionBlurFrame: "motion-frame"}
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -99,6 +102,19 @@ def test_adjoint_identity(case, path):
         # the normal operator and the call syntax are the same maps
         torch.testing.assert_close(op.A_adjoint_A(x), op.A_adjoint(op.A(x)), rtol=0, atol=0)
         torch.testing.assert_close(op(x), ax, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["motion-assembled", "defocus", "gvd-blur", "gvd-blur-no-defocus"])
+def test_frame_views_are_the_slices_of_the_window_operator(kind):
+    """``op.frame(f)`` (the latent solver's frame-by-frame data prox) is frame ``f`` of ``op``, forward and adjoint."""
+    op, shape = _gvd(kind)
+    x = torch.randn(*shape, generator=_gen(14), dtype=D)
+    ax, atx = op.A(x), op.A_adjoint(x)
+    for f in range(shape[0]):
+        view = op.frame(f)
+        torch.testing.assert_close(view.A(x[f:f + 1]), ax[f:f + 1], rtol=0, atol=1e-13)
+        torch.testing.assert_close(view.A_adjoint(x[f:f + 1]), atx[f:f + 1], rtol=0, atol=1e-13)
+    assert _gvd("motion-sampled")[0].frame(0) is None  # not split: the callers keep the whole-window path
 
 
 def test_every_implementation_is_covered():

@@ -35,6 +35,11 @@ class LinearOperator:
         """The normal operator ``Aᵀ A x`` (least-squares gradients, CG)."""
         return self.A_adjoint(self.A(x))
 
+    def frame(self, f: int) -> LinearOperator | None:
+        """The operator of frame ``f`` alone, on inputs [1, ...] — for operators that act on each entry of dim 0
+        independently (GVD's blurs); None when it cannot be split (the default)."""
+        return None
+
     def __call__(self, x: Tensor) -> Tensor:
         return self.A(x)
 
@@ -53,3 +58,7 @@ class Composition(LinearOperator):
 
     def A_adjoint(self, y: Tensor) -> Tensor:
         return self.inner.A_adjoint(self.outer.A_adjoint(y))
+
+    def frame(self, f: int) -> LinearOperator | None:
+        outer, inner = self.outer.frame(f), self.inner.frame(f)
+        return None if outer is None or inner is None else Composition(outer, inner)

@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 DATA_WEIGHTS = (0.25, 1.0, 1.0)
+#: values per frame from which data terms and the latent data prox go frame by frame through ``op.frame(f)``
+#: (bounded memory at 720p; small frames keep one batched call, less overhead)
+FRAME_SPLIT_MIN = 1 << 16
 
 
 def data_channels(x: torch.Tensor, weights: tuple[float, float, float] = DATA_WEIGHTS) -> torch.Tensor:
@@ -76,6 +79,10 @@ class BlurOperator(LinearOperator):
         """``Gᵀ Kᵀ v``."""
         return self._op.A_adjoint(v)
 
+    def frame(self, f: int) -> LinearOperator | None:
+        """``K G`` of frame ``f`` alone (inputs [1, C', H, W])."""
+        return self._op.frame(f)
+
 
 @dataclass
 class TemporalLinks:
@@ -91,9 +98,13 @@ class TemporalLinks:
     flow: dict[int, torch.Tensor]
     mask: dict[int, torch.Tensor]
 
+    def residual(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """``(T x)_n = x[src] − warp(x[dst], flow_n)`` for the offset ``n``."""
+        return x[self.src[n]] - warp(x[self.dst[n]], self.flow[n])
+
     def apply(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
-        """``(T x)_n = x[src] − warp(x[dst], flow_n)`` for every offset."""
-        return {n: x[self.src[n]] - warp(x[self.dst[n]], self.flow[n]) for n in self.offsets}
+        """``(T x)_n`` for every offset."""
+        return {n: self.residual(x, n) for n in self.offsets}
 
     def adjoint(self, q: dict[int, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
         """``Σ_n T_nᵀ q_n`` accumulated on a [T, C, H, W] tensor."""
@@ -142,8 +153,11 @@ def data_residual(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator
 
 def data_energy(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, lam: float,
                 weights: tuple[float, float, float] = DATA_WEIGHTS) -> torch.Tensor:
-    """``λ Σ κ_c ‖K G ∂_c L − ∂_c B‖²`` per frame, [T]."""
-    return lam * data_residual(latent, blurry, op, weights).square().sum(dim=(1, 2, 3))
+    """``λ Σ κ_c ‖K G ∂_c L − ∂_c B‖²`` per frame, [T] (frame by frame when ``op`` splits: bounded memory)."""
+    if latent.shape[0] < 2 or latent[0].numel() < FRAME_SPLIT_MIN or op.frame(0) is None:
+        return lam * data_residual(latent, blurry, op, weights).square().sum(dim=(1, 2, 3))
+    return lam * torch.cat([data_residual(latent[f:f + 1], blurry[f:f + 1], op.frame(f), weights).square().sum(
+        dim=(1, 2, 3)) for f in range(latent.shape[0])])
 
 
 def temporal_energy(latent: torch.Tensor, links: TemporalLinks, mu: float) -> torch.Tensor:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from blurbench.ops.finite_differences import grad, grad_adjoint
+from blurbench.ops.finite_differences import grad_adjoint
 from blurbench.ops.gvd.defocus import DefocusBlur
 from blurbench.ops.gvd.energy import (
     DATA_WEIGHTS,
@@ -97,16 +97,20 @@ class FlowProblem:
 
 
 def flow_energy(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor,
-                gdl: torch.Tensor | None = None) -> torch.Tensor:
-    """Terms of the energy that depend on the flows (data + temporal + flow TV), a scalar."""
+                gdl: torch.Tensor | None = None, return_render: bool = False):
+    """Terms of the energy that depend on the flows (data + temporal + flow TV), a scalar.
+
+    With ``return_render`` also the rendered ``K G D L`` (the next linearisation at these flows reuses it).
+    """
     gdl = prob.defocused() if gdl is None else gdl
-    res = SampledMotionBlur(flow_fw, flow_bw, prob.tau, prob.half_taps).A(gdl) - prob.db
-    e = prob.lam * res.square().sum()
+    render = SampledMotionBlur(flow_fw, flow_bw, prob.tau, prob.half_taps).A(gdl)
+    e = prob.lam * (render - prob.db).square().sum()
     links = prob.links(flow_fw, flow_bw)
     if links is not None:
         e = e + temporal_energy(prob.latent, links, prob.mu).sum()
     tv = weighted_tv_energy(flow_fw, prob.wx, prob.wy) + weighted_tv_energy(flow_bw, prob.wx, prob.wy)
-    return e + prob.nu * tv.sum()
+    e = e + prob.nu * tv.sum()
+    return (e, render) if return_render else e
 
 
 def _colsum_tv(wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
@@ -143,43 +147,62 @@ def _linearised_pd(u0: torch.Tensor, hxx, hxy, hyy, gx, gy, temporal, wx, wy, nu
     a11 = 1.0 / tau_x + hxx + damping
     a22 = 1.0 / tau_y + hyy + damping
     det = (a11 * a22 - hxy * hxy).clamp_min(eps)
+    # loop invariants, hoisted: an iteration is a few dozen passes over [T, 2, H, W], kept in place
+    inv_step = 1.0 / torch.cat((tau_x, tau_y), dim=1)
+    g = torch.cat((gx, gy), dim=1)
+    s_x, s_y = sig_p * wx, sig_p * wy
+    m11, m12, m22 = a22 / det, hxy / det, a11 / det  # the inverse of [[a11, hxy], [hxy, a22]]
+    links = []
+    for src, r, ax, ay, m in temporal:
+        c = r.shape[1]
+        axy = torch.stack((ax, ay), dim=1)  # [P, 2, C, H, W]: both components of the linearised residual
+        links.append((src, r, ax, ay, axy, mu * m, -mu * m, c))
+    inv_nu = 1.0 / nu
 
     u = u0.clone()
     ubar = u0.clone()
-    px = torch.zeros_like(u0)
-    py = torch.zeros_like(u0)
+    dual = torch.zeros(u0.shape[0], 2 * u0.shape[1], *u0.shape[2:], device=u0.device, dtype=u0.dtype)
+    px, py = dual[:, :u0.shape[1]], dual[:, u0.shape[1]:]
+    dx = torch.zeros_like(u0)  # forward differences of ubar (last column / row stay zero: Neumann)
+    dy = torch.zeros_like(u0)
     q = [torch.zeros_like(r) for _, r, _, _, _ in temporal]
     for _ in range(iters):
-        dx, dy = grad(ubar)
-        px += sig_p * wx * dx
-        py += sig_p * wy * dy
-        scale = (torch.sqrt(px.square().sum(1, keepdim=True) + py.square().sum(1, keepdim=True)) / nu
-                 ).clamp_min(1.0)
-        px /= scale
-        py /= scale
+        torch.sub(ubar[..., :, 1:], ubar[..., :, :-1], out=dx[..., :, :-1])
+        torch.sub(ubar[..., 1:, :], ubar[..., :-1, :], out=dy[..., :-1, :])
+        px.addcmul_(s_x, dx)
+        py.addcmul_(s_y, dy)
+        scale = dual[:, 0:1].square()  # |(px, py)| per pixel, accumulated channel by channel (a reduction
+        for ch in range(1, dual.shape[1]):  # over dim 1 is several times slower on the CPU)
+            scale.addcmul_(dual[:, ch:ch + 1], dual[:, ch:ch + 1])
+        dual.div_(scale.sqrt_().mul_(inv_nu).clamp_(min=1.0))
         kty = grad_adjoint(wx * px, wy * py)
         d = ubar - u0
-        for k, (src, r, ax, ay, m) in enumerate(temporal):
-            lin = r + ax * d[src, 0:1] + ay * d[src, 1:2]
-            bound = mu * m
-            q[k] = torch.maximum(torch.minimum(q[k] + sig_q[k] * lin, bound), -bound)
-            kty.index_add_(0, src, torch.cat(((ax * q[k]).sum(1, keepdim=True), (ay * q[k]).sum(1, keepdim=True)),
-                                             dim=1))
-        ut = u - torch.cat((tau_x, tau_y), dim=1) * kty
-        bx = (ut[:, 0:1] - u0[:, 0:1]) / tau_x - gx
-        by = (ut[:, 1:2] - u0[:, 1:2]) / tau_y - gy
-        dxs = (a22 * bx - hxy * by) / det
-        dys = (a11 * by - hxy * bx) / det
-        u_new = u0 + torch.cat((dxs, dys), dim=1)
-        ubar = 2.0 * u_new - u
+        for k, (src, r, ax, ay, axy, hi, lo, c) in enumerate(links):
+            ds = d[src]
+            lin = torch.addcmul(r, ax, ds[:, 0:1]).addcmul_(ay, ds[:, 1:2])
+            q[k] = torch.maximum(torch.minimum(q[k].addcmul_(sig_q[k], lin), hi), lo)
+            back = axy * q[k].unsqueeze(1)  # [P, 2, C, H, W]
+            kty.index_add_(0, src, back[:, :, 0] if c == 1 else back.sum(2))
+        # b = (u − τ·Kᵀy − u0)/τ − g, then Δ = M⁻¹ b per pixel
+        b = (u - u0).mul_(inv_step).sub_(kty).sub_(g)
+        bx, by = b[:, 0:1], b[:, 1:2]
+        u_new = torch.empty_like(u)
+        torch.addcmul(u0[:, 0:1], m11, bx, out=u_new[:, 0:1]).addcmul_(m12, by, value=-1.0)
+        torch.addcmul(u0[:, 1:2], m22, by, out=u_new[:, 1:2]).addcmul_(m12, bx, value=-1.0)
+        ubar = torch.lerp(u, u_new, 2.0)  # 2·u_new − u
         u = u_new
     return u
 
 
-def _linearise(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, side: str, gdl: torch.Tensor):
-    """Gauss–Newton terms of the data energy and linearised temporal residuals for one direction."""
+def _linearise(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, side: str, gdl: torch.Tensor,
+               rendered: torch.Tensor | None = None):
+    """Gauss–Newton terms of the data energy and linearised temporal residuals for one direction.
+
+    ``rendered``: ``K G D L`` at these flows when already known (from the energy that accepted them).
+    """
     ggx, ggy = central_grad(gdl)
-    kx, jx, jy = render_motion_blur_jacobian(gdl, ggx, ggy, flow_fw, flow_bw, prob.tau, prob.half_taps, side)
+    kx, jx, jy = render_motion_blur_jacobian(gdl, ggx, ggy, flow_fw, flow_bw, prob.tau, prob.half_taps, side,
+                                             kx=rendered)
     r = kx - prob.db
     two_lam = 2.0 * prob.lam
     hxx = two_lam * jx.square().sum(1, keepdim=True)
@@ -217,12 +240,12 @@ def flow_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, w
         movable["fw"][-1] = 0
         movable["bw"][0] = 0
     fw, bw = flow_fw.clone(), flow_bw.clone()
-    e_cur = flow_energy(prob, fw, bw, gdl)
+    e_cur, k_cur = flow_energy(prob, fw, bw, gdl, return_render=True)  # k_cur: K G D L at the current flows
     info = {"energy_before": float(e_cur), "accepted": 0, "tried": 0}
     for _ in range(warps):
         for side in ("fw", "bw"):
             u0 = fw if side == "fw" else bw
-            hxx, hxy, hyy, gx, gy, temporal = _linearise(prob, fw, bw, side, gdl)
+            hxx, hxy, hyy, gx, gy, temporal = _linearise(prob, fw, bw, side, gdl, k_cur)
             u = _linearised_pd(u0, hxx, hxy, hyy, gx, gy, temporal, prob.wx, prob.wy, prob.nu, prob.mu,
                                pd_iters, damping)
             step = (u - u0) * movable[side]
@@ -233,10 +256,10 @@ def flow_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, w
             for _ in range(line_search):
                 cand = u0 + alpha * step
                 trial = (cand, bw) if side == "fw" else (fw, cand)
-                e_new = flow_energy(prob, *trial, gdl)
+                e_new, k_new = flow_energy(prob, *trial, gdl, return_render=True)
                 if float(e_new) < float(e_cur):
                     fw, bw = trial
-                    e_cur = e_new
+                    e_cur, k_cur = e_new, k_new
                     info["accepted"] += 1
                     break
                 alpha *= 0.5

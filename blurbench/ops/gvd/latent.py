@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 
 from blurbench.ops.finite_differences import grad, grad_adjoint
+from blurbench.ops.gvd import energy
 from blurbench.ops.gvd.energy import (
     DATA_WEIGHTS,
     TemporalLinks,
@@ -91,16 +92,39 @@ def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, 
     norm = _norm_sq_estimate(links if use_t else None, latent) ** 0.5
     sig, tau = pd_ratio / norm, 1.0 / (pd_ratio * norm)
     coef = 1.0 / (2.0 * tau * lam)
-    b0 = data_channels_adjoint(op.A_adjoint(data_channels(blurry, weights)), weights)
+    # the data prox acts on each frame alone (operator and CG dot products are per frame): solved frame by frame
+    # when the operator splits, so the CG's temporaries are those of one frame (the colour pass at 720p)
+    t = latent.shape[0]
+    split = t > 1 and latent[0].numel() >= energy.FRAME_SPLIT_MIN and op.frame(0) is not None
+    ops = [op.frame(f) for f in range(t)] if split else None
 
-    def normal(x: torch.Tensor) -> torch.Tensor:
-        return coef * x + data_channels_adjoint(op.A_adjoint_A(data_channels(x, weights)), weights)
+    def normal_of(o: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda x: coef * x + data_channels_adjoint(o.A_adjoint_A(data_channels(x, weights)), weights)
+
+    def rhs_data(o: LinearOperator, b: torch.Tensor) -> torch.Tensor:
+        return data_channels_adjoint(o.A_adjoint(data_channels(b, weights)), weights)
+
+    if ops is None:
+        b0 = rhs_data(op, blurry)
+    else:
+        b0 = torch.cat([rhs_data(o, blurry[f:f + 1]) for f, o in enumerate(ops)])
+
+    def prox(x_hat: torch.Tensor) -> torch.Tensor:
+        if ops is None:
+            return conjugate_gradient(normal_of(op), b0 + coef * x_hat, x_hat, cg_iters)
+        out = torch.empty_like(x_hat)
+        for f, o in enumerate(ops):
+            sl = slice(f, f + 1)
+            out[sl] = conjugate_gradient(normal_of(o), b0[sl] + coef * x_hat[sl], x_hat[sl], cg_iters)
+        return out
 
     x = latent.clone()
     xbar = x.clone()
     px = torch.zeros_like(x)
     py = torch.zeros_like(x)
     q = {n: torch.zeros_like(x[links.src[n]]) for n in links.offsets} if use_t else {}
+    bounds = {n: mu * links.mask[n] for n in links.offsets} if use_t else {}
+    neg_bounds = {n: -b for n, b in bounds.items()}
     for _ in range(pd_iters):
         gx, gy = grad(xbar)
         px += sig * gx
@@ -108,15 +132,20 @@ def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, 
         scale = torch.sqrt(px.square() + py.square()).clamp_min(1.0)
         px /= scale
         py /= scale
+        del gx, gy, scale  # not alive during the prox (a 720p colour window: 55 MB each)
         kty = grad_adjoint(px, py)
         if use_t:
-            for n, r in links.apply(xbar).items():
-                bound = mu * links.mask[n]
-                q[n] = torch.maximum(torch.minimum(q[n] + sig * r, bound), -bound)
-            kty = kty + links.adjoint(q, x)
+            for n in links.offsets:  # one residual at a time (memory), q clipped in place
+                r = links.residual(xbar, n)
+                qn = q[n].add_(r, alpha=sig)
+                torch.minimum(qn, bounds[n], out=qn)
+                torch.maximum(qn, neg_bounds[n], out=qn)
+                del r
+            kty += links.adjoint(q, x)
         x_old = x
         x_hat = x - tau * kty
-        x = conjugate_gradient(normal, b0 + coef * x_hat, x_hat, cg_iters)
+        del kty
+        x = prox(x_hat)
         if clip:
             x = x.clamp(0.0, 1.0)
         xbar = 2.0 * x - x_old

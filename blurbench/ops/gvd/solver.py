@@ -138,6 +138,7 @@ class _Log:
     energies: list[dict] = field(default_factory=list)
     memory: bool = False  # record the peak resident set per stage (resets the process's high-water mark)
     stage_peak_mib: dict[str, float] = field(default_factory=dict)
+    device: torch.device | None = None  # CUDA: synchronise at the end of a stage so its time is its own
 
     def add(self, stage: str, seconds: float) -> None:
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
@@ -150,6 +151,8 @@ class _Log:
         try:
             yield
         finally:
+            if self.device is not None and self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
             self.add(name, time.perf_counter() - t0)
             peak = status_mib("VmHWM") if probe else None
             if peak is not None:
@@ -202,7 +205,7 @@ def deblur_window(frames: torch.Tensor, config: GVDConfig, tau: float | torch.Te
     """
     cfg = config
     t, _, h, w = frames.shape
-    log = _Log(memory=profile_memory)
+    log = _Log(memory=profile_memory, device=frames.device)
     tau_v = _tau_tensor(tau, t, frames)
     with log.stage("initial_flow"):
         if flows is None:
@@ -351,7 +354,7 @@ def deblur_video(frames: torch.Tensor, config: GVDConfig | None = None, tau: flo
     """
     cfg = config or GVDConfig()
     t, _, h, w = frames.shape
-    log = _Log(memory=profile_memory)
+    log = _Log(memory=profile_memory, device=frames.device)
     with log.stage("initial_flow"):
         fw_all, bw_all = initial_flows(frames, cfg.init_flow, cfg.dis_preset)
     init_seconds = log.stage_seconds["initial_flow"]
