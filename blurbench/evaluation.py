@@ -32,7 +32,7 @@ from blurbench.leaderboard.table import summarize, write_leaderboard
 from blurbench.results import ResultsStore
 from blurbench.tasks.model_methods import method_from_model
 from blurbench.tasks.registry import MethodSpec, get_method, methods
-from blurbench.tasks.tiling import check_field_size
+from blurbench.tasks.tiling import check_field_size, field_limit
 
 
 class ResultsWriter(Callback):
@@ -194,7 +194,7 @@ def evaluate(suite: str = "builtin", method_names: Sequence[str | MethodSpec] | 
     for method, spec in the_plan.pairs():
         if spec.kind == REAL_KIND and method.task == "kernel-estimation":  # full-size maps: no tiles (tiling doc)
             check_field_size((r.blurry for r in modules[spec.name].build_test_dataset().records
-                              if r.id in set(order[spec.name])), method.name)
+                              if r.id in set(order[spec.name])), method.name, field_limit(method))
 
     trainer = make_trainer(out, devices, accelerator, num_nodes, store, progress, logger)
     trainer.callbacks.extend(run_callbacks(out, images=report_images))  # cost counts, report pictures

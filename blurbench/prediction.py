@@ -8,9 +8,9 @@ every finished file and leaves no partial one.
 Large photos run in bounded memory: image-to-image methods (deblurring, blur detection) process an image above
 :data:`~blurbench.tasks.tiling.TILE_ABOVE` pixels in overlapping tiles (:mod:`blurbench.tasks.tiling`; a note on stdout
 says so), as ``evaluate`` does. Kernel-estimation methods write full-size per-pixel mixing maps for one set of basis
-kernels, which tiles cannot share: they run whole on images up to :data:`~blurbench.tasks.tiling.FIELD_MAX_PIXELS`
-and refuse larger ones with one line, before any work. ``bench/bench_predict_memory.py`` measures the peak memory of
-every image method at 12 and 24 MP.
+kernels, which tiles cannot share: they run whole on images up to :func:`~blurbench.tasks.tiling.field_limit`
+(5 MP, less for a wide network) and refuse larger ones with one line, before any work.
+``bench/bench_predict_memory.py`` measures the peak memory of every image method at 12 and 24 MP.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def predict(method: str, input_path: str | Path, output: str | Path, devices: in
     dm = datamodules[spec.data_kind](input_path)
     check_predict_paths(input_path, output)
     if spec.task == "kernel-estimation":
-        tiling.check_field_size((dm.root / n for n in dm.names), method)
+        tiling.check_field_size((dm.root / n for n in dm.names), method, tiling.field_limit(spec))
     output = check_writable_dir(output, "--output")  # a probe write, before any work
     model = spec.build()
     if spec.task in ("deblurring", "blur-detection"):  # their predict_step runs in tiles (tiling.run_in_tiles)

@@ -417,7 +417,7 @@ def test_kernel_estimation_refuses_images_above_its_limit(tmp_path, monkeypatch)
 
     monkeypatch.setattr(tiling, "FIELD_MAX_PIXELS", 10_000)
     photo = builtin.prepare("motion") / "coffee" / "blurry.png"
-    with pytest.raises(ConfigError, match=r"blurry.png: \d+x\d+ .* is above the 0 MP"):
+    with pytest.raises(ConfigError, match=r"blurry.png: \d+x\d+ .* is above the 0.01 MP"):
         prediction.predict("mean-kernel", photo, tmp_path / "out", accelerator="cpu", progress=False)
     assert not (tmp_path / "out").exists(), "refused before any work"
     (tmp_path / "photos").mkdir()
@@ -426,6 +426,31 @@ def test_kernel_estimation_refuses_images_above_its_limit(tmp_path, monkeypatch)
         evaluate("real-folder", ["identity", "mean-kernel"], data_root=tmp_path / "photos", out=tmp_path / "run",
                  accelerator="cpu", progress=False)
     assert not (tmp_path / "run" / "results.jsonl").exists(), "refused before any work"
+
+
+def test_wide_field_network_has_a_lower_limit_refused_in_one_line(tmp_path):
+    """The released Carbajal et al. network (width 64: full-size 64-channel activations) runs on fewer pixels than the
+    5 MP of blurfield-small, derived from its width; the limit is known before any weights are read (the net is
+    built on the meta device), so an image above it is refused in one line without running or loading the network."""
+    import cv2
+    import numpy as np
+
+    from blurbench.tasks import tiling
+    from blurbench.tasks.registry import get_method
+
+    assert tiling.field_limit(get_method("blurfield-small")) == tiling.FIELD_MAX_PIXELS == 5_000_000
+    assert tiling.field_limit(get_method("mean-kernel")) == tiling.FIELD_MAX_PIXELS  # no network
+    limit = tiling.field_limit(get_method("carbajal2021"))  # registered, weights absent: nothing is downloaded
+    assert limit == tiling.field_max_pixels(64) and 1_500_000 < limit < 2_500_000
+    (tmp_path / "in").mkdir()
+    side = int(limit**0.5) + 10  # just above the limit; a flat image keeps the file tiny
+    cv2.imwrite(str(tmp_path / "in" / "photo.png"), np.full((side, side, 3), 128, np.uint8))
+    (tmp_path / "carbajal.yaml").write_text(
+        "class_path: blurbench.tasks.kernel_estimation.BlurFieldNetMethod\ninit_args: {model: carbajal2021}\n")
+    res = run_cli("predict", "--method", f"@{tmp_path / 'carbajal.yaml'}", "--input", str(tmp_path / "in"),
+                  "--output", str(tmp_path / "out"), "--accelerator", "cpu", "--no-progress")
+    line = assert_one_line(res, 2, f"above the {limit / 1e6:g} MP that kernel estimation")
+    assert "downscale the image (e.g. to " in line and not (tmp_path / "out").exists()
 
 
 def test_real_suite_runs_large_photos_in_tiles(tmp_path, monkeypatch):

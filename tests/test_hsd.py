@@ -192,3 +192,25 @@ def test_hsd_with_drunet_wires_the_zoo_denoiser():
     batch = {"id": ["x"], "blurry": blurry[..., :40, :40], "kernels": kernels, "mixing": mixing[..., :40, :40]}
     out = task.restore(batch)
     assert out.shape == (1, 3, 40, 40) and torch.isfinite(out).all()
+
+
+def test_hsd_denoiser_from_a_converted_directory(tmp_path):
+    """A denoiser may be any model source (here a small DRUNet written in our format): how an @FILE.yaml method
+    points HSD at weights other than the zoo's drunet-color (bench_predict_memory.py --random-weights does)."""
+    from blurbench.tasks.deblur import FieldDeblurring
+    from blurbench.zoo.drunet import DRUNet
+    from blurbench.zoo.hub import save_local
+
+    torch.manual_seed(0)
+    save_local(DRUNet(nc=(4, 8, 16, 32), nb=1), tmp_path / "tiny", {"name": "tiny", "arch": "DRUNet",
+                                                                   "ctor_args": {"nc": [4, 8, 16, 32], "nb": 1}})
+    sharp, blurry, kernels, mixing = _problem()
+    task = FieldDeblurring(field="oracle", solver="hsd", iterations=2, solver_args={"stages": 1},
+                           denoiser=str(tmp_path / "tiny"))
+    assert isinstance(task.denoiser, DRUNet) and task.denoiser.weights_sha256
+    batch = {"id": ["x"], "blurry": blurry[..., :40, :40], "kernels": kernels, "mixing": mixing[..., :40, :40]}
+    assert torch.isfinite(task.restore(batch)).all()
+    from blurbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown denoiser .nope."):
+        FieldDeblurring(field="oracle", solver="hsd", denoiser="nope")

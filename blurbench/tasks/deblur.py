@@ -4,7 +4,9 @@ blurry image by a blur-field network of the zoo, then a solver over ``reblur``/`
 Solvers (:mod:`blurbench.ops`): ``"rl"`` Richardson–Lucy, ``"tv"`` TV-regularised primal–dual, ``"hsd"`` the
 hybrid steepest descent with a denoiser prior of Carbajal et al. 2021 (:func:`blurbench.ops.hsd.hsd_deblur`), the
 denoiser being ``"tv"`` (TV proximal step), ``"bilateral"`` or ``"drunet"`` (zoo ``drunet-color``; our
-:class:`~blurbench.zoo.drunet.DRUNet` has the official ``drunet_color.pth`` key layout and loads it strictly).
+:class:`~blurbench.zoo.drunet.DRUNet` has the official ``drunet_color.pth`` key layout and loads it strictly), or any
+model source of a DRUNet-like denoiser ``net(x, sigma)`` (e.g. a directory written by ``blurbench zoo convert
+drunet-color``, used in an ``@FILE.yaml`` method).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from blurbench.ops.hsd import hsd_deblur
 from blurbench.ops.reblur import BlurField
 from blurbench.tasks.base import ImageRestorationTask
 from blurbench.zoo import load
+from blurbench.zoo.sources import is_model_source
 
 __all__ = ["FieldDeblurring", "build_field_estimator", "estimate_field", "field_from_batch"]
 
@@ -55,12 +58,13 @@ def _denoiser(name: str, args: dict[str, Any], pretrained: bool) -> Any:
         return TVDenoiser(**args)
     if name == "bilateral":
         return BilateralDenoiser(**args)
-    if name == "drunet":
-        net = load("drunet-color", pretrained=pretrained, **args)
+    if name == "drunet" or is_model_source(name):
+        net = load("drunet-color" if name == "drunet" else name, pretrained=pretrained, **args)
         for p in net.parameters():
             p.requires_grad_(False)
         return net.eval()
-    raise ConfigError(f"unknown denoiser '{name}'", f"choose one of: {', '.join(DENOISERS)}")
+    raise ConfigError(f"unknown denoiser '{name}'", f"choose one of: {', '.join(DENOISERS)}, or a model source of a "
+                      "denoiser (e.g. a directory written by `blurbench zoo convert drunet-color`)")
 
 
 class FieldDeblurring(ImageRestorationTask):
@@ -73,13 +77,14 @@ class FieldDeblurring(ImageRestorationTask):
         iterations: solver iterations.
         solver_args: extra solver arguments — ``tv``: ``weight``; ``hsd``: ``stages``, ``sigma_first``,
             ``sigma_last``, ``sigma_ratio``, ``alpha``, ``step``, ``saturation``, ``clamp``.
-        denoiser: ``hsd`` only: ``"tv"``, ``"bilateral"`` or ``"drunet"``.
+        denoiser: ``hsd`` only: ``"tv"``, ``"bilateral"``, ``"drunet"`` (zoo ``drunet-color``) or a model source
+            of a DRUNet-like ``net(x, sigma)`` (:func:`blurbench.zoo.load`).
         denoiser_args: arguments of the denoiser (e.g. ``{"scale": 1.0, "iterations": 10}`` for TV).
         pretrained: load the networks' weights (False: random weights, for tests).
     """
 
     def __init__(self, field: str = ORACLE, solver: Literal["rl", "tv", "hsd"] = "hsd", iterations: int = 30,
-                 solver_args: dict[str, Any] | None = None, denoiser: Literal["tv", "bilateral", "drunet"] = "tv",
+                 solver_args: dict[str, Any] | None = None, denoiser: str = "tv",
                  denoiser_args: dict[str, Any] | None = None, pretrained: bool = True) -> None:
         super().__init__()
         if solver not in SOLVERS:

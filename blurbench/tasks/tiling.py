@@ -10,7 +10,8 @@ suites alike) both go through here, by :meth:`~blurbench.tasks.base.ImageRestora
 :meth:`~blurbench.tasks.detection.BlurDetectionTask.blur_score_tiled`.
 
 Kernel estimation cannot be tiled (one set of basis kernels for full-size mixing maps): it runs on images up to
-:data:`FIELD_MAX_PIXELS` and :func:`check_field_size` refuses larger ones with one line, before any work.
+:func:`field_limit` pixels (:data:`FIELD_MAX_PIXELS`, less for a wide blur-field network) and
+:func:`check_field_size` refuses larger ones with one line, before any work.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import torch
 from blurbench.datamodules.folder import image_info
 from blurbench.errors import ConfigError
 
-__all__ = ["FIELD_MAX_PIXELS", "MARGIN", "TILE", "TILE_ABOVE", "check_field_size", "large_images", "run_in_tiles"]
+__all__ = ["FIELD_MAX_PIXELS", "MARGIN", "TILE", "TILE_ABOVE", "check_field_size", "field_limit", "field_max_pixels",
+           "large_images", "run_in_tiles"]
 
 #: images with more pixels than this are processed in tiles (smaller ones whole)
 TILE_ABOVE = 2_500_000
@@ -36,6 +38,13 @@ TILE, MARGIN = 1024, 96
 #: memory: blurfield-small's predict peaked at 6.99 GiB at 8 MP (about 0.8 GiB + 0.77 GiB/MP), so 5 MP keeps it under
 #: 5 GiB (bench/bench_predict_memory.py)
 FIELD_MAX_PIXELS = 5_000_000
+#: predict's peak memory per megapixel of a blur-field network grows with its base width w (full-size w-channel
+#: activations): about FIELD_GIB_PER_MP[0] + FIELD_GIB_PER_MP[1] * w GiB/MP, fitted to blurfield-small (w 10: 0.77)
+#: and the released Carbajal et al. network (w 64: 2.12, peak 3.25 GiB at 1 MP, 5.37 at 2 MP; random weights,
+#: bench/bench_predict_memory.py). FIELD_MAX_PIXELS holds for w <= FIELD_WIDTH; a wider network gets the pixels that
+#: cost the same memory (w 64: 1.81 MP, about 5.0 GiB)
+FIELD_GIB_PER_MP = (0.52, 0.025)
+FIELD_WIDTH = 10
 
 Out = TypeVar("Out", torch.Tensor, dict)
 
@@ -53,13 +62,46 @@ def large_images(paths: Iterable[Path], limit: int) -> Iterable[tuple[Path, int,
             yield path, info[0], info[1]
 
 
-def check_field_size(paths: Iterable[Path], method: str) -> None:
-    """One line (:class:`ConfigError`) for the first image above :data:`FIELD_MAX_PIXELS` (kernel estimation)."""
-    for path, width, height in large_images(paths, FIELD_MAX_PIXELS):
+def field_max_pixels(base_width: int | None = None) -> int:
+    """Largest image (pixels) kernel estimation runs on with a blur-field network of ``base_width`` (None: no
+    network, e.g. mean-kernel): :data:`FIELD_MAX_PIXELS` scaled by the per-megapixel cost (constants above)."""
+    if base_width is None or base_width <= FIELD_WIDTH:
+        return FIELD_MAX_PIXELS
+    a, b = FIELD_GIB_PER_MP
+    return int(FIELD_MAX_PIXELS * (a + b * FIELD_WIDTH) / (a + b * base_width)) // 10_000 * 10_000
+
+
+def network_width(source: str) -> int | None:
+    """Base width of the blur-field network a model source names, from its recorded architecture (built on the meta
+    device: no weights are read or allocated); None if it has none."""
+    from blurbench.zoo.registry import build_arch  # deferred: zoo imports tasks' dependencies
+    from blurbench.zoo.sources import describe
+
+    cfg = describe(source)
+    with torch.device("meta"):
+        net = build_arch(cfg["arch"], cfg.get("ctor_args") or {})
+    width = getattr(net, "base_width", None)
+    return int(width) if width is not None else None
+
+
+def field_limit(method: Any) -> int:
+    """Pixel limit of a kernel-estimation method (a :class:`~blurbench.tasks.registry.MethodSpec`): from the width
+    of the network its ``model`` names, :data:`FIELD_MAX_PIXELS` for methods without one."""
+    model = (getattr(method, "config", None) or {}).get("model")
+    return field_max_pixels(network_width(model) if isinstance(model, str) else None)
+
+
+def check_field_size(paths: Iterable[Path], method: str, limit: int | None = None) -> None:
+    """One line (:class:`ConfigError`) for the first image above ``limit`` pixels (default
+    :data:`FIELD_MAX_PIXELS`; kernel estimation), saying which size fits."""
+    limit = FIELD_MAX_PIXELS if limit is None else limit
+    for path, width, height in large_images(paths, limit):
+        scale = (limit / (width * height)) ** 0.5
+        fits = f"{int(width * scale)}x{int(height * scale)}"
         raise ConfigError(f"{path}: {width}x{height} ({width * height / 1e6:.1f} MP) is above the "
-                          f"{FIELD_MAX_PIXELS / 1e6:.0f} MP that kernel estimation ('{method}') runs on: its "
-                          "per-pixel mixing maps are full size", "downscale the image (e.g. to 3000 px on the "
-                          "long side) or crop the region of interest")
+                          f"{limit / 1e6:g} MP that kernel estimation ('{method}') runs on: its per-pixel mixing "
+                          "maps (and the network's activations) are full size",
+                          f"downscale the image (e.g. to {fits}) or crop the region of interest")
 
 
 def run_in_tiles(step: Callable[[dict[str, Any]], Out], batch: dict[str, Any]) -> Out:
