@@ -75,7 +75,7 @@ def network_width(source: str) -> int | None:
     """Base width of the blur-field network a model source names, from its recorded architecture (built on the meta
     device: no weights are read or allocated); None if it has none."""
     from blurbench.zoo.registry import build_arch  # deferred: zoo imports tasks' dependencies
-    from blurbench.zoo.sources import describe
+    from blurbench.zoo.sources import describe  # deferred, as above
 
     cfg = describe(source)
     with torch.device("meta"):
