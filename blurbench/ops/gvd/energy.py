@@ -32,7 +32,8 @@ from blurbench.ops.linear_operator import LinearOperator
 
 __all__ = [
     "DATA_WEIGHTS", "data_channels", "data_channels_adjoint", "BlurOperator", "TemporalLinks",
-    "temporal_links", "data_residual", "data_energy", "temporal_energy", "tv_energy", "weighted_tv_energy",
+    "temporal_links", "data_residual", "data_energy", "frame_operators", "temporal_energy", "tv_energy",
+    "weighted_tv_energy",
 ]
 
 DATA_WEIGHTS = (0.25, 1.0, 1.0)
@@ -151,13 +152,22 @@ def data_residual(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator
     return op.A(data_channels(latent, weights)) - data_channels(blurry, weights)
 
 
+def frame_operators(x: torch.Tensor, op: LinearOperator) -> list[LinearOperator] | None:
+    """``op.frame(f)`` for every frame of ``x`` when data terms go frame by frame (several frames of at least
+    :data:`FRAME_SPLIT_MIN` values, an operator that splits); None: one batched call."""
+    if x.shape[0] < 2 or x[0].numel() < FRAME_SPLIT_MIN or op.frame(0) is None:
+        return None
+    return [op.frame(f) for f in range(x.shape[0])]
+
+
 def data_energy(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, lam: float,
                 weights: tuple[float, float, float] = DATA_WEIGHTS) -> torch.Tensor:
     """``λ Σ κ_c ‖K G ∂_c L − ∂_c B‖²`` per frame, [T] (frame by frame when ``op`` splits: bounded memory)."""
-    if latent.shape[0] < 2 or latent[0].numel() < FRAME_SPLIT_MIN or op.frame(0) is None:
+    ops = frame_operators(latent, op)
+    if ops is None:
         return lam * data_residual(latent, blurry, op, weights).square().sum(dim=(1, 2, 3))
-    return lam * torch.cat([data_residual(latent[f:f + 1], blurry[f:f + 1], op.frame(f), weights).square().sum(
-        dim=(1, 2, 3)) for f in range(latent.shape[0])])
+    return lam * torch.cat([data_residual(latent[f:f + 1], blurry[f:f + 1], o, weights).square().sum(
+        dim=(1, 2, 3)) for f, o in enumerate(ops)])
 
 
 def temporal_energy(latent: torch.Tensor, links: TemporalLinks, mu: float) -> torch.Tensor:

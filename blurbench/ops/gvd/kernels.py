@@ -29,9 +29,8 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
-import torch.nn.functional as F
 
-from blurbench.ops.gvd.operators import pixel_grid
+from blurbench.ops.gvd.operators import grid_scale, pixel_grid, sample_grid, sample_grid_adjoint
 from blurbench.ops.linear_operator import LinearOperator
 
 __all__ = [
@@ -70,7 +69,7 @@ def _tap_grids(flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: float | torch.
     normalised once, so a tap costs one fused multiply-add instead of four passes before its ``grid_sample``.
     """
     t, _, h, w = flow_fw.shape
-    scale = flow_fw.new_tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)])
+    scale = grid_scale(h, w, flow_fw)
     base = (pixel_grid(h, w, flow_fw) * scale - 1.0)[None]
     times = tap_times(tau, half_taps, t, flow_fw)
     nfw = (flow_fw.permute(0, 2, 3, 1) * scale).contiguous()
@@ -83,24 +82,12 @@ def _tap_grids(flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: float | torch.
         yield -times[:, j], torch.addcmul(base, tj, nbw)
 
 
-def _grid_sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """:func:`~.operators.sample` on an already normalised grid (bilinear, border, aligned corners)."""
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
-
-
-def _grid_sample_adjoint(v: torch.Tensor, grid: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """:func:`~.operators.sample_adjoint` on an already normalised grid."""
-    shape_only = v.new_zeros(()).expand(v.shape[0], v.shape[1], *size)
-    grad_in, _ = torch.ops.aten.grid_sampler_2d_backward(v.contiguous(), shape_only, grid, 0, 1, True, [True, False])
-    return grad_in
-
-
 def render_motion_blur(x: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.Tensor,
                        tau: float | torch.Tensor, half_taps: int) -> torch.Tensor:
     """``K x`` by sampling tap by tap: x [T, C, H, W], flows [T, 2, H, W] (px), tau scalar or [T]."""
     out = torch.zeros_like(x)
     for _, grid in _tap_grids(flow_fw, flow_bw, tau, half_taps):
-        out += _grid_sample(x, grid)
+        out += sample_grid(x, grid)
     return out / (2 * half_taps + 1)
 
 
@@ -110,7 +97,7 @@ def render_motion_blur_adjoint(v: torch.Tensor, flow_fw: torch.Tensor, flow_bw: 
     out = torch.zeros_like(v)
     size = tuple(v.shape[-2:])
     for _, grid in _tap_grids(flow_fw, flow_bw, tau, half_taps):
-        out += _grid_sample_adjoint(v, grid, size)
+        out += sample_grid_adjoint(v, grid, size)
     return out / (2 * half_taps + 1)
 
 
@@ -138,9 +125,9 @@ def render_motion_blur_jacobian(x: torch.Tensor, gx: torch.Tensor, gy: torch.Ten
         on_side = k > 0 and ((k % 2 == 1) == want_positive)
         if not on_side:
             if kx is None:
-                acc += _grid_sample(x, grid)
+                acc += sample_grid(x, grid)
             continue
-        s = _grid_sample(stack, grid)
+        s = sample_grid(stack, grid)
         if kx is None:
             acc += s[:, :c]
         coef = t.abs().view(-1, 1, 1, 1)

@@ -15,13 +15,13 @@ from collections.abc import Callable
 import torch
 
 from blurbench.ops.finite_differences import grad, grad_adjoint
-from blurbench.ops.gvd import energy
 from blurbench.ops.gvd.energy import (
     DATA_WEIGHTS,
     TemporalLinks,
     data_channels,
     data_channels_adjoint,
     data_energy,
+    frame_operators,
     temporal_energy,
     tv_energy,
 )
@@ -94,9 +94,7 @@ def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, 
     coef = 1.0 / (2.0 * tau * lam)
     # the data prox acts on each frame alone (operator and CG dot products are per frame): solved frame by frame
     # when the operator splits, so the CG's temporaries are those of one frame (the colour pass at 720p)
-    t = latent.shape[0]
-    split = t > 1 and latent[0].numel() >= energy.FRAME_SPLIT_MIN and op.frame(0) is not None
-    ops = [op.frame(f) for f in range(t)] if split else None
+    ops = frame_operators(latent, op)
 
     def normal_of(o: LinearOperator) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda x: coef * x + data_channels_adjoint(o.A_adjoint_A(data_channels(x, weights)), weights)

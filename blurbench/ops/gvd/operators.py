@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from blurbench.ops.finite_differences import grad
 
 __all__ = [
-    "pixel_grid", "sample", "sample_adjoint", "warp", "warp_adjoint", "edge_weights",
+    "pixel_grid", "grid_scale", "sample", "sample_adjoint", "sample_grid", "sample_grid_adjoint", "warp",
+    "warp_adjoint", "edge_weights",
 ]
 
 _PADDING = {"zeros": 0, "border": 1, "reflection": 2}
@@ -32,10 +33,30 @@ def pixel_grid(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
     return torch.stack((gx, gy), dim=-1)
 
 
+def grid_scale(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    """(x, y) factors from pixels to ``grid_sample``'s ``align_corners=True`` units: ``grid = pos · scale − 1``."""
+    return like.new_tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)])
+
+
 def _normalise(pos: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Pixel coordinates [N, H', W', 2] -> grid_sample's ``align_corners=True`` coordinates in [-1, 1]."""
-    scale = pos.new_tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)])
-    return pos * scale - 1.0
+    return pos * grid_scale(h, w, pos) - 1.0
+
+
+def sample_grid(img: torch.Tensor, grid: torch.Tensor, padding: str = "border") -> torch.Tensor:
+    """:func:`sample` at an already normalised ``grid`` (``pos · grid_scale − 1``), for callers that normalise once."""
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode=padding, align_corners=True)
+
+
+def sample_grid_adjoint(v: torch.Tensor, grid: torch.Tensor, size: tuple[int, int], padding: str = "border"
+                        ) -> torch.Tensor:
+    """Exact adjoint of :func:`sample_grid` for an input of spatial ``size``: scatters ``v`` with the same weights."""
+    h, w = size
+    n, c = v.shape[:2]
+    shape_only = v.new_zeros(()).expand(n, c, h, w)
+    grad_in, _ = torch.ops.aten.grid_sampler_2d_backward(
+        v.contiguous(), shape_only, grid, 0, _PADDING[padding], True, [True, False])
+    return grad_in
 
 
 def sample(img: torch.Tensor, pos: torch.Tensor, padding: str = "border") -> torch.Tensor:
@@ -44,18 +65,13 @@ def sample(img: torch.Tensor, pos: torch.Tensor, padding: str = "border") -> tor
     Shapes: [N, C, H, W] x [N, H', W', 2] -> [N, C, H', W'].
     """
     h, w = img.shape[-2:]
-    return F.grid_sample(img, _normalise(pos, h, w), mode="bilinear", padding_mode=padding, align_corners=True)
+    return sample_grid(img, _normalise(pos, h, w), padding)
 
 
 def sample_adjoint(v: torch.Tensor, pos: torch.Tensor, size: tuple[int, int], padding: str = "border"
                    ) -> torch.Tensor:
     """Exact adjoint of :func:`sample` for an input of spatial ``size``: scatters ``v`` with the same weights."""
-    h, w = size
-    n, c = v.shape[:2]
-    shape_only = v.new_zeros(()).expand(n, c, h, w)
-    grad_in, _ = torch.ops.aten.grid_sampler_2d_backward(
-        v.contiguous(), shape_only, _normalise(pos, h, w), 0, _PADDING[padding], True, [True, False])
-    return grad_in
+    return sample_grid_adjoint(v, _normalise(pos, *size), size, padding)
 
 
 def warp(img: torch.Tensor, flow: torch.Tensor, padding: str = "border") -> torch.Tensor:
