@@ -162,15 +162,24 @@ def test_builtin_detection_masks_are_exact_and_kernels_clearly_blurry(detection_
 
 def test_detection_methods_score_and_write_predictions(detection_samples, tmp_path):
     from blurbench.datamodules.base import collate
-    from blurbench.tasks.detection import FieldBlurDetection, LaplacianBlurDetection, prediction_paths
+    from blurbench.tasks.detection import (
+        ConstantBlurDetection,
+        FieldBlurDetection,
+        LaplacianBlurDetection,
+        prediction_paths,
+    )
 
     oracle = FieldBlurDetection(field="oracle")
     rows = [oracle.evaluate_batch(collate([s]))[0] for s in detection_samples[:2]]
     assert [r["ap"] for r in rows] == pytest.approx([1.0, 1.0]) and min(r["iou"] for r in rows) > 0.99
-    laplacian = LaplacianBlurDetection()
+    laplacian, constant = LaplacianBlurDetection(), ConstantBlurDetection()
     fractions = [s["mask"].mean().item() for s in detection_samples]
+    # the trivial floor: a flat score ranks nothing, so AP and IoU are the share of blurred pixels
+    floor = [constant.evaluate_batch(collate([s]))[0] for s in detection_samples]
+    assert [r["ap"] for r in floor] == pytest.approx(fractions, abs=1e-6)
+    assert [r["iou"] for r in floor] == pytest.approx(fractions, abs=1e-6)
     aps = [laplacian.evaluate_batch(collate([s]))[0]["ap"] for s in detection_samples]
-    assert np.mean(aps) > np.mean(fractions) + 0.1  # clearly better than a constant score
+    assert np.mean(aps) > np.mean(fractions) + 0.1  # clearly better than the constant score
     net = FieldBlurDetection(field="blurfield-small", pretrained=False)  # random weights: runs, valid ranges
     rows = net.evaluate_batch(collate(detection_samples[:1]))
     assert set(rows[0]) <= {"ap", "iou", "f1"} and all(0 <= v <= 1 for v in rows[0].values())

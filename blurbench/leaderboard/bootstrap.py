@@ -24,7 +24,7 @@ REFERENCES: dict[str, str] = {
     "deblurring": "identity",
     "kernel-estimation": "mean-kernel",
     "video-deblurring": "video-identity",
-    "blur-detection": "laplacian-blur",
+    "blur-detection": "constant-score",
 }
 DEFAULT_RESAMPLES = 2000
 DEFAULT_SEED = 0

@@ -22,7 +22,9 @@ from blurbench.tasks.base import EvaluationTask
 from blurbench.tasks.deblur import ORACLE, build_field_estimator, estimate_field, field_from_batch
 from blurbench.tasks.tiling import run_in_tiles
 
-__all__ = ["BlurDetectionTask", "FieldBlurDetection", "LaplacianBlurDetection", "prediction_paths"]
+__all__ = [
+    "BlurDetectionTask", "ConstantBlurDetection", "FieldBlurDetection", "LaplacianBlurDetection", "prediction_paths",
+]
 
 
 def prediction_paths(output_dir: Path, item_id: str) -> tuple[Path, Path]:
@@ -114,3 +116,22 @@ class LaplacianBlurDetection(BlurDetectionTask):
 
     def blur_score(self, batch: dict[str, Any]) -> Tensor:
         return laplacian_blur_score(batch["blurry"], self.window, self.energy_scale)
+
+
+class ConstantBlurDetection(BlurDetectionTask):
+    """Trivial floor: the same score at every pixel (default 1: "everything is blurred").
+
+    Its AP is the image's share of blurred pixels and, with ``value >= mask_threshold``, its IoU is that share too:
+    a method that does not beat it ranks pixels no better than chance.
+    """
+
+    def __init__(self, value: float = 1.0, mask_threshold: float = 0.5) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"value is a blur score in [0, 1], got {value}")
+        super().__init__(mask_threshold)
+        self.save_hyperparameters()
+        self.value = value
+
+    def blur_score(self, batch: dict[str, Any]) -> Tensor:
+        blurry = batch["blurry"]
+        return blurry.new_full((blurry.shape[0], 1, *blurry.shape[-2:]), self.value)

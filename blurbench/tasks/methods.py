@@ -21,6 +21,7 @@ VideoIdentity = _T + "gvd:VideoIdentity"
 FieldDeblurring = _T + "deblur:FieldDeblurring"
 FieldBlurDetection = _T + "detection:FieldBlurDetection"
 LaplacianBlurDetection = _T + "detection:LaplacianBlurDetection"
+ConstantBlurDetection = _T + "detection:ConstantBlurDetection"
 
 register_method(MethodSpec(
     "identity", "deblurring", "image", Identity, "the blurry input, unchanged",
@@ -163,6 +164,11 @@ register_method(MethodSpec(
     "blur mask from the released Carbajal et al. 2021 network: mass of kernels with |k|_2 <= 0.25",
     config={"field": "carbajal2021", "norm_threshold": 0.25, "mask_threshold": 0.5}, published_as="carbajal2021",
     needs_weights=("carbajal2021",),
+))
+register_method(MethodSpec(
+    "constant-score", "blur-detection", "detection", ConstantBlurDetection,
+    "trivial floor: score 1 at every pixel (all blurred); AP and IoU = the image's share of blurred pixels",
+    config={"value": 1.0, "mask_threshold": 0.5},
 ))
 register_method(MethodSpec(
     "laplacian-blur", "blur-detection", "detection", LaplacianBlurDetection,
