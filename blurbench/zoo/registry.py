@@ -313,7 +313,7 @@ for _name, _sha, _text in (
     ("deblurgan-small-reblur", "e5953c923381c534ba9ee0598bd58d2d7f4ec0e34324a07d13dd408e40fd96fc",
      "deblurgan-small fine-tuned with reblur consistency through frozen blurfield-small "
      "(configs/deblurgan/small_cpu_reblur)"),
-    ("deblurgan-small-reblur-gt", "fa681ce6d8d9e8117ed8464fe447730c27abff2ba4fb2c86807918b85e5cb52f",
+    ("deblurgan-small-reblur-gt", "a2d5c6ac7aa82bb880f5777dc139346db1896eab38c814d60932066492b24c0c",
      "deblurgan-small fine-tuned with reblur consistency through the ground-truth training field: the upper bound "
      "of the reblur row (configs/deblurgan/small_cpu_reblur_gt)"),
 ):
