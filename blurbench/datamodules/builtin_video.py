@@ -98,7 +98,8 @@ class ClipSet:
 
 SMALL = ClipSet("video", _clip_items, N_FRAMES, SIZE, SUBFRAMES)
 # Cost: `gvd` ~13 s/frame on one thread (AMD EPYC, the other core busy): ~3.2 min per split (gvd-2015 2.9, gvd-no-
-# temporal 2.6), the reason for 3 clips of 5 frames (one window each)
+# temporal 2.6), the reason for 3 clips of 5 frames (one window each). Speeds are drawn for the first sub-frame and
+# grow by up to 0.15 per frame interval: GT flows of 6-29 px/frame on the six clips (means 11-19, p95 15-25).
 LARGE = ClipSet("video-large", _large_items, 5, (256, 320), 7,
                 motion={"camera_speed": (10.0, 20.0), "object_speed": (8.0, 18.0), "acceleration": 0.15},
                 recipes=((True, None), (False, 1.0), (True, 1.0)))
