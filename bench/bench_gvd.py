@@ -70,10 +70,13 @@ def config(args, full: bool = False):
 
 
 def level_shapes(args, full: bool = False) -> list[tuple[int, int]]:
-    from blurbench.ops.gvd.pyramid import pyramid_shapes
+    from blurbench.ops.gvd.pyramid import adaptive_levels, pyramid_shapes
 
     cfg = config(args, full)
-    return pyramid_shapes(args.height, args.width, cfg.pyramid_scale, cfg.min_size, cfg.max_levels)
+    shapes = pyramid_shapes(args.height, args.width, cfg.pyramid_scale, cfg.min_size, cfg.max_levels)
+    if cfg.coarse_size is not None:  # the size part of the adaptive rule (its blur guard needs the clip's flows)
+        shapes = shapes[:adaptive_levels(args.height, args.width, cfg.pyramid_scale, cfg.coarse_size)]
+    return shapes
 
 
 def _release_heap() -> None:

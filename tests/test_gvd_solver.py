@@ -278,3 +278,42 @@ def test_latent_step_frame_by_frame_is_the_batched_step(monkeypatch):
         monkeypatch.setattr(energy, "FRAME_SPLIT_MIN", split_min)
         runs.append(latent_step(latent, blurry, op, links, 250.0, 2.0, 3, 4))
     assert torch.allclose(runs[0], runs[1], atol=1e-12)
+
+
+def test_adaptive_levels_follow_size_and_blur():
+    """The `gvd` pyramid rule: the coarsest short side is about 56 px, more levels when the blur is long."""
+    from blurbench.ops.gvd.pyramid import adaptive_levels, expected_blur
+
+    assert adaptive_levels(96, 128) == 6  # the built-in 96x128 clips keep the schedule chosen on them
+    assert adaptive_levels(256, 320) == 15
+    assert adaptive_levels(200, 280) == 13
+    assert adaptive_levels(40, 60) == 1  # already below the coarse size
+    # grows with the size: 720p asks for more than the pyramid's cap of 17 (the caller caps: the paper's 17 levels)
+    assert adaptive_levels(720, 1280) > 17
+    levels = [adaptive_levels(s, s) for s in range(48, 800, 16)]
+    assert levels == sorted(levels)
+    for n in (6, 15):  # the coarsest level of the rule's pyramid is the first at or above 56 px
+        shapes = pyramid_shapes(*((96, 128) if n == 6 else (256, 320)), 0.9, 16, 17)[:n]
+        assert min(shapes[-1]) >= 56 > min(shapes[-1]) * 0.9
+    # a long blur on a small frame adds levels until it is at most coarse_blur px at the coarsest level
+    assert adaptive_levels(96, 128, blur=8.0) == 6
+    n = adaptive_levels(96, 128, blur=20.0)
+    assert n > 6 and 20.0 * 0.9 ** (n - 1) <= 8.0 < 20.0 * 0.9 ** (n - 2)
+    # blur length from the flows: the quantile of tau*|u|, blind to a few outlier vectors
+    fw = torch.zeros(2, 2, 10, 10)
+    fw[:, 0] = 4.0
+    fw[0, :, 0, 0] = 100.0
+    assert expected_blur(fw, -fw, torch.tensor([0.5, 0.5])) == pytest.approx(2.0)
+
+
+def test_deblur_window_uses_the_adaptive_levels(clip):
+    cfg = GVDConfig(coarse_size=30, flow_warps=1, flow_pd_iters=2, sigma_warps=0, latent_pd_iters=1, filter=False,
+                    color_pass=False)
+    sizes = []
+    deblur_window(clip["blurry"], cfg, clip["tau"], (clip["flow_fw"], clip["flow_bw"]),
+                  callback=lambda d: sizes.append(d["size"]))
+    from blurbench.ops.gvd.pyramid import adaptive_levels, expected_blur
+
+    tau = torch.full((3,), clip["tau"], dtype=D)
+    n = adaptive_levels(36, 44, 0.9, 30, expected_blur(clip["flow_fw"], clip["flow_bw"], tau))
+    assert n > 1 and sizes == list(reversed(pyramid_shapes(36, 44, 0.9, 16, n)))

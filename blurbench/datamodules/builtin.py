@@ -55,7 +55,8 @@ KERNEL_SIZE = 33
 MAX_SEGMENTS = 3
 
 
-def _photo(name: str) -> np.ndarray:
+def _photo(name: str, long_side: int | None = LONG_SIDE) -> np.ndarray:
+    """Test photo ``name`` as uint8 RGB, resized to ``long_side`` px (None: scikit-image's own size)."""
     import skimage.data as data  # deferred: scikit-image loads its data registry (only generation needs it)
 
     if name == "motorcycle_left":
@@ -65,8 +66,10 @@ def _photo(name: str) -> np.ndarray:
     else:
         img = getattr(data, name)()
     img = img[..., :3]
+    if long_side is None:
+        return img
     h, w = img.shape[:2]
-    scale = LONG_SIDE / max(h, w)
+    scale = long_side / max(h, w)
     size = (round(w * scale), round(h * scale))
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 

@@ -40,6 +40,9 @@ for _name, _kind, _target, _fixed, _text in (
      "8 photos, non-uniform motion blur, Gaussian noise sigma 0.01"),
     ("video", "video", "builtin_video:datamodule", {},
      "4 clips x 5 frames (128x96), camera motion + moving layer, 7 HFR sub-frames averaged, GT flows"),
+    ("video-large", "video", "builtin_video:large_datamodule", {},
+     "3 clips x 5 frames (320x256), camera motion + moving layer, 7 HFR sub-frames averaged, GT flows, "
+     "camera 10-30 px/frame, defocus in 2 of 3"),
     ("detection", "detection", "builtin_detection:datamodule", {},
      "8 photos, 1-3 regions with object-motion blur (|k|_2 <= 0.18), rest sharp; exact GT masks"),
 ):

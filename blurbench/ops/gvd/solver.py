@@ -28,7 +28,14 @@ from blurbench.ops.gvd.kernels import auto_half_taps, render_motion_blur
 from blurbench.ops.gvd.latent import latent_step
 from blurbench.ops.gvd.occlusion import spatiotemporal_filter
 from blurbench.ops.gvd.operators import warp
-from blurbench.ops.gvd.pyramid import pyramid_shapes, resize_flows, resize_images, resize_maps
+from blurbench.ops.gvd.pyramid import (
+    adaptive_levels,
+    expected_blur,
+    pyramid_shapes,
+    resize_flows,
+    resize_images,
+    resize_maps,
+)
 from blurbench.ops.gvd.sigma import sigma_step
 from blurbench.procmem import reset_peak_rss, status_mib
 
@@ -67,6 +74,10 @@ class GVDConfig:
     max_levels: int = 17
     min_size: int = 16
     levels: int | None = None  # None = as many as min_size/max_levels allow
+    # adaptive pyramid (issue 19): levels from the frame size and the initial flows' blur (pyramid.adaptive_levels);
+    # None = the fixed rule above (the paper's: max_levels at scale 0.9, short side ≥ min_size)
+    coarse_size: float | None = None
+    coarse_blur: float = 8.0
     outer_iters: int = 1
     # latent step (eqs. 9-10)
     latent_pd_iters: int = 5
@@ -213,6 +224,9 @@ def deblur_window(frames: torch.Tensor, config: GVDConfig, tau: float | torch.Te
     fw0, bw0 = flows
     gray = luminance(frames)
     shapes = pyramid_shapes(h, w, cfg.pyramid_scale, cfg.min_size, cfg.max_levels)
+    if cfg.coarse_size is not None:
+        blur = expected_blur(fw0, bw0, tau_v)
+        shapes = shapes[:adaptive_levels(h, w, cfg.pyramid_scale, cfg.coarse_size, blur, cfg.coarse_blur)]
     if cfg.levels is not None:
         shapes = shapes[:max(1, cfg.levels)]
     latent = fw = bw = sigma = None
