@@ -84,9 +84,9 @@ def test_incomplete_tree_fails_clearly_before_work(motion_dir):
 
 
 def test_photos_are_real_and_varied():
-    sizes = {builtin._photo(p).shape for p in builtin.PHOTOS}
+    sizes = {builtin.load_photo(p).shape for p in builtin.PHOTOS}
     assert len(sizes) >= 3 and all(max(s[:2]) == builtin.LONG_SIDE for s in sizes)
-    assert all(builtin._photo(p).dtype == np.uint8 for p in builtin.PHOTOS[:2])
+    assert all(builtin.load_photo(p).dtype == np.uint8 for p in builtin.PHOTOS[:2])
 
 
 def test_building_is_announced_once_with_where(motion_dir, capsys, monkeypatch):

@@ -55,7 +55,7 @@ KERNEL_SIZE = 33
 MAX_SEGMENTS = 3
 
 
-def _photo(name: str, long_side: int | None = LONG_SIDE) -> np.ndarray:
+def load_photo(name: str, long_side: int | None = LONG_SIDE) -> np.ndarray:
     """Test photo ``name`` as uint8 RGB, resized to ``long_side`` px (None: scikit-image's own size)."""
     import skimage.data as data  # deferred: scikit-image loads its data registry (only generation needs it)
 
@@ -92,15 +92,20 @@ VAL_SEED_OFFSET = 1000
 _VAL_LONG_SIDE = 2 * LONG_SIDE
 
 
-def _val_photo(name: str) -> np.ndarray:
+def load_val_photo(name: str) -> np.ndarray:
+    """Val photo ``name`` as uint8 RGB at its own size (grayscale replicated to three channels)."""
     if name in _SKLEARN_PHOTOS:
         # deferred: scikit-learn is slow to import and only val generation reads its two photos
         from sklearn.datasets import load_sample_image
 
-        return load_sample_image(f"{name}.jpg")
-    import skimage.data as data  # deferred: scikit-image loads its data registry (only generation needs it)
+        img = load_sample_image(f"{name}.jpg")
+    else:
+        import skimage.data as data  # deferred: scikit-image loads its data registry (only generation needs it)
 
-    return getattr(data, name)()
+        img = getattr(data, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3])
 
 
 def _val_crops(name: str) -> list[np.ndarray]:
@@ -109,10 +114,7 @@ def _val_crops(name: str) -> list[np.ndarray]:
     Quadrants of a larger rendering give val items of the test items' size and scale of detail; texture
     (mean absolute Laplacian) picks them so that e.g. the black surround of ``retina`` is never a val item.
     """
-    img = _val_photo(name)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    img = img[..., :3]
+    img = load_val_photo(name)
     h, w = img.shape[:2]
     scale = _VAL_LONG_SIDE / max(h, w)
     img = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
@@ -127,7 +129,7 @@ def _val_crops(name: str) -> list[np.ndarray]:
 def split_items(split: str) -> list[tuple[str, Callable[[], np.ndarray]]]:
     """(item id, loader of its uint8 RGB image) for the photos of ``split`` ("test" or "val")."""
     if split == "test":
-        return [(p, partial(_photo, p)) for p in PHOTOS]
+        return [(p, partial(load_photo, p)) for p in PHOTOS]
     if split == "val":
         return [(f"{p}-{j}", partial(lambda p, j: _val_crops(p)[j], p, j)) for p in VAL_PHOTOS for j in range(2)]
     raise DataError(f"the built-in suite has no split '{split}'", f"choose one of: {', '.join(SPLITS)}")

@@ -29,9 +29,9 @@ from blurbench.datamodules.base import EvaluationDataModule, PairRecord
 from blurbench.datamodules.builtin import (
     PHOTOS,
     BuiltinDataset,
-    _photo,
-    _val_photo,
     dataset_dir,
+    load_photo,
+    load_val_photo,
     prepare,
     register_builtin,
     split_items,
@@ -56,18 +56,13 @@ def _clip_items(split: str) -> list[tuple[str, Loader]]:
     return items[:len(CLIP_PHOTOS)] if split == "test" else items[::2]
 
 
-def _val_photo_rgb(name: str) -> np.ndarray:
-    img = _val_photo(name)
-    return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else np.ascontiguousarray(img[..., :3])
-
-
 #: ``video-large``: photos at full resolution (test: benchmark photos, val: val photos), one clip each
 LARGE_PHOTOS = {"test": ("astronaut", "coffee", "motorcycle_left"), "val": ("china", "flower", "camera")}
 
 
 def _large_items(split: str) -> list[tuple[str, Loader]]:
     split_items(split)  # unknown split: one-line error
-    load = partial(_photo, long_side=None) if split == "test" else _val_photo_rgb
+    load = partial(load_photo, long_side=None) if split == "test" else load_val_photo
     return [(p, partial(load, p)) for p in LARGE_PHOTOS[split]]
 
 
