@@ -82,9 +82,30 @@ def _tap_grids(flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: float | torch.
         yield -times[:, j], torch.addcmul(base, tj, nbw)
 
 
+#: values per frame (C·H·W) from which the tap-by-tap renderers go frame by frame: a frame's input, grid and
+#: accumulator then stay in cache across its taps (2.1x faster at 1280×720, 3 channels, 33 taps, one thread on the
+#: AMD EPYC; the same arithmetic per pixel, so bit for bit the same result)
+FRAME_BY_FRAME_MIN = 1 << 16
+
+
+def _by_frame(x: torch.Tensor) -> bool:
+    return x.shape[0] > 1 and x[0].numel() >= FRAME_BY_FRAME_MIN
+
+
+def _frame_by_frame(fn, x: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: float | torch.Tensor,
+                    half_taps: int) -> torch.Tensor:
+    """``fn`` (a batched renderer) applied to one frame at a time, written into one output."""
+    out = torch.empty_like(x)
+    for f, tau_f in enumerate(_tau_vector(tau, x.shape[0], x).split(1)):
+        out[f:f + 1] = fn(x[f:f + 1], flow_fw[f:f + 1], flow_bw[f:f + 1], tau_f, half_taps)
+    return out
+
+
 def render_motion_blur(x: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.Tensor,
                        tau: float | torch.Tensor, half_taps: int) -> torch.Tensor:
     """``K x`` by sampling tap by tap: x [T, C, H, W], flows [T, 2, H, W] (px), tau scalar or [T]."""
+    if _by_frame(x):
+        return _frame_by_frame(render_motion_blur, x, flow_fw, flow_bw, tau, half_taps)
     out = torch.zeros_like(x)
     for _, grid in _tap_grids(flow_fw, flow_bw, tau, half_taps):
         out += sample_grid(x, grid)
@@ -94,6 +115,8 @@ def render_motion_blur(x: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.Te
 def render_motion_blur_adjoint(v: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.Tensor,
                                tau: float | torch.Tensor, half_taps: int) -> torch.Tensor:
     """``Kᵀ v``, the exact adjoint of :func:`render_motion_blur` (scatter of the same bilinear weights)."""
+    if _by_frame(v):
+        return _frame_by_frame(render_motion_blur_adjoint, v, flow_fw, flow_bw, tau, half_taps)
     out = torch.zeros_like(v)
     size = tuple(v.shape[-2:])
     for _, grid in _tap_grids(flow_fw, flow_bw, tau, half_taps):
@@ -111,6 +134,11 @@ def render_motion_blur_jacobian(x: torch.Tensor, gx: torch.Tensor, gy: torch.Ten
     ``(K x, ∂(K x)/∂u_x, ∂(K x)/∂u_y)``, each shaped like ``x``. A given ``kx`` (``K x`` for these flows, e.g.
     rendered for an energy) is returned as is and only the derivatives are rendered (half the taps).
     """
+    if _by_frame(x):
+        outs = [render_motion_blur_jacobian(x[f:f + 1], gx[f:f + 1], gy[f:f + 1], flow_fw[f:f + 1], flow_bw[f:f + 1],
+                                            tau_f, half_taps, side, None if kx is None else kx[f:f + 1])
+                for f, tau_f in enumerate(_tau_vector(tau, x.shape[0], x).split(1))]
+        return tuple(torch.cat(parts) for parts in zip(*outs))
     c = x.shape[1]
     want_positive = side == "fw"
     jx = torch.zeros_like(x)
