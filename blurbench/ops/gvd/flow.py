@@ -129,14 +129,15 @@ def _linearised_pd(u0: torch.Tensor, hxx, hxy, hyy, gx, gy, temporal, wx, wy, nu
                    iters: int, damping: float) -> torch.Tensor:
     """Preconditioned primal-dual on the linearised flow problem of one direction; returns the new flow.
 
-    ``temporal``: list of ``(src [P], r [P, C, H, W], ax, ay [P, C, H, W], mask [P, 1, H, W])``.
+    ``temporal``: list of ``(src [P], r [P, C, H, W], ax, ay [P, C, H, W], mask [P, 1, H, W], rows)``, ``rows``
+    the slice of frames that ``src`` enumerates (a window's links join contiguous ranges: views, not gathers).
     """
     eps = 1e-8
     colsum = _colsum_tv(wx, wy)  # [T, 1, H, W]
     tsum_x = torch.zeros_like(colsum)
     tsum_y = torch.zeros_like(colsum)
     sig_q = []
-    for src, _, ax, ay, _ in temporal:
+    for src, _, ax, ay, _, _ in temporal:
         tsum_x.index_add_(0, src, ax.abs().sum(1, keepdim=True))
         tsum_y.index_add_(0, src, ay.abs().sum(1, keepdim=True))
         sig_q.append(1.0 / (ax.abs() + ay.abs() + eps))
@@ -153,10 +154,10 @@ def _linearised_pd(u0: torch.Tensor, hxx, hxy, hyy, gx, gy, temporal, wx, wy, nu
     s_x, s_y = sig_p * wx, sig_p * wy
     m11, m12, m22 = a22 / det, hxy / det, a11 / det  # the inverse of [[a11, hxy], [hxy, a22]]
     links = []
-    for src, r, ax, ay, m in temporal:
+    for _, r, ax, ay, m, rows in temporal:
         c = r.shape[1]
         axy = torch.stack((ax, ay), dim=1)  # [P, 2, C, H, W]: both components of the linearised residual
-        links.append((src, r, ax, ay, axy, mu * m, -mu * m, c))
+        links.append((rows, r, ax, ay, axy, mu * m, -mu * m, c))
     inv_nu = 1.0 / nu
 
     u = u0.clone()
@@ -165,7 +166,7 @@ def _linearised_pd(u0: torch.Tensor, hxx, hxy, hyy, gx, gy, temporal, wx, wy, nu
     px, py = dual[:, :u0.shape[1]], dual[:, u0.shape[1]:]
     dx = torch.zeros_like(u0)  # forward differences of ubar (last column / row stay zero: Neumann)
     dy = torch.zeros_like(u0)
-    q = [torch.zeros_like(r) for _, r, _, _, _ in temporal]
+    q = [torch.zeros_like(lk[1]) for lk in links]
     for _ in range(iters):
         torch.sub(ubar[..., :, 1:], ubar[..., :, :-1], out=dx[..., :, :-1])
         torch.sub(ubar[..., 1:, :], ubar[..., :-1, :], out=dy[..., :-1, :])
@@ -177,12 +178,12 @@ def _linearised_pd(u0: torch.Tensor, hxx, hxy, hyy, gx, gy, temporal, wx, wy, nu
         dual.div_(scale.sqrt_().mul_(inv_nu).clamp_(min=1.0))
         kty = grad_adjoint(wx * px, wy * py)
         d = ubar - u0
-        for k, (src, r, ax, ay, axy, hi, lo, c) in enumerate(links):
-            ds = d[src]
+        for k, (rows, r, ax, ay, axy, hi, lo, c) in enumerate(links):
+            ds = d[rows]
             lin = torch.addcmul(r, ax, ds[:, 0:1]).addcmul_(ay, ds[:, 1:2])
             q[k] = torch.maximum(torch.minimum(q[k].addcmul_(sig_q[k], lin), hi), lo)
             back = axy * q[k].unsqueeze(1)  # [P, 2, C, H, W]
-            kty.index_add_(0, src, back[:, :, 0] if c == 1 else back.sum(2))
+            kty[rows] += back[:, :, 0] if c == 1 else back.sum(2)
         # b = (u − τ·Kᵀy − u0)/τ − g, then Δ = M⁻¹ b per pixel
         b = (u - u0).mul_(inv_step).sub_(kty).sub_(g)
         bx, by = b[:, 0:1], b[:, 1:2]
@@ -219,7 +220,8 @@ def _linearise(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, 
                 continue
             src, dst, f = links.src[n], links.dst[n], links.flow[n]
             res = prob.latent[src] - warp(prob.latent[dst], f)
-            temporal.append((src, res, -warp(lgx[dst], f), -warp(lgy[dst], f), links.mask[n]))
+            rows = slice(max(0, -n), max(0, -n) + src.numel())  # src = arange(max(0, −n), min(T, T − n))
+            temporal.append((src, res, -warp(lgx[dst], f), -warp(lgy[dst], f), links.mask[n], rows))
     return hxx, hxy, hyy, gx, gy, temporal
 
 
