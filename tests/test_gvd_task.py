@@ -2,10 +2,13 @@
 
 import math
 
+import pytest
 import torch
 
+import blurbench.tasks.gvd as gvd_task
 from blurbench.datamodules import builtin
 from blurbench.datamodules.builtin_video import N_FRAMES, BuiltinVideoDataModule
+from blurbench.errors import ConfigError
 from blurbench.ops.flow_vis import flow_to_color
 from blurbench.tasks.gvd import GVDDeblur, VideoIdentity
 
@@ -68,3 +71,20 @@ def test_predict_gvd_on_frame_folder(tmp_path):
                      "--accelerator", "cpu", "--no-progress")
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "o").glob("*.png")) == ["f0.png", "f1.png", "f2.png"]
+
+
+def test_known_duty_cycle_overrides_the_dataset_and_the_estimate(monkeypatch):
+    seen = []
+
+    def fake(frames, config, tau=None, window=5, return_aux=False):
+        seen.append(tau)
+        return frames, {}
+
+    monkeypatch.setattr(gvd_task, "deblur_video", fake)
+    frames = torch.zeros(3, 3, 16, 16)  # restore_clip also runs the (cheap) initial flows
+    GVDDeblur(tau=0.5).restore_clip(frames, 0.875)
+    GVDDeblur().restore_clip(frames, 0.875)
+    GVDDeblur(use_gt_tau=False).restore_clip(frames, 0.875)
+    assert seen == [0.5, 0.875, None]  # the user's τ, then the dataset's, then estimated
+    with pytest.raises(ConfigError, match="duty cycle"):
+        GVDDeblur(tau=1.5)

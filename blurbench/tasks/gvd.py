@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from blurbench.errors import ConfigError
 from blurbench.io import write_image
 from blurbench.metrics.image import psnr, ssim
 from blurbench.metrics.protocols import epe
@@ -107,21 +108,25 @@ class GVDDeblur(VideoDeblurTask):
         temporal: keep the temporal coherence term (eq. 5); False is the ablation.
         window: frames per sliding window.
         use_gt_tau: use the dataset's duty cycle when it has one (else estimated).
+        tau: the camera's duty cycle when known (exposure time × frame rate, in (0, 1]): used for every clip,
+            before the dataset's; None estimates it (:func:`~blurbench.ops.gvd.solver.estimate_duty_cycle`)
+            where the data has none (``blurbench predict`` on your frames).
         save_aux: with ``blurbench predict``, also write colour-coded flows and σ maps.
         overrides: any other :class:`~blurbench.ops.gvd.solver.GVDConfig` field.
     """
 
     def __init__(self, defocus: bool = True, temporal: bool = True, window: int = 5, use_gt_tau: bool = True,
-                 save_aux: bool = False, overrides: dict[str, Any] | None = None) -> None:
+                 save_aux: bool = False, overrides: dict[str, Any] | None = None, tau: float | None = None) -> None:
         super().__init__()
-
+        if tau is not None and not 0.0 < tau <= 1.0:
+            raise ConfigError(f"GVD: tau={tau} is not a duty cycle", "give exposure time × frame rate, in (0, 1]")
         self.save_hyperparameters()
         self.config = replace(GVDConfig(), defocus=defocus, temporal=temporal, **(overrides or {}))
-        self.window, self.use_gt_tau, self.save_aux = window, use_gt_tau, save_aux
+        self.window, self.use_gt_tau, self.save_aux, self.tau = window, use_gt_tau, save_aux, tau
 
     def restore_clip(self, frames, tau):
-        latent, aux = deblur_video(frames, self.config, tau=tau if self.use_gt_tau else None, window=self.window,
-                                   return_aux=True)
+        tau = self.tau if self.tau is not None else (tau if self.use_gt_tau else None)
+        latent, aux = deblur_video(frames, self.config, tau=tau, window=self.window, return_aux=True)
         # the solver starts from these classical flows; recomputing them here is cheap (DIS) and deterministic
         aux["flow_fw_init"] = initial_flows(frames, self.config.init_flow, self.config.dis_preset)[0]
         return latent, aux
