@@ -1,5 +1,6 @@
 """GVD as an evaluation method: built-in video clips, per-frame rows with EPE, predict on a frame folder."""
 
+import json
 import math
 
 import pytest
@@ -88,3 +89,16 @@ def test_known_duty_cycle_overrides_the_dataset_and_the_estimate(monkeypatch):
     assert seen == [0.5, 0.875, None]  # the user's τ, then the dataset's, then estimated
     with pytest.raises(ConfigError, match="duty cycle"):
         GVDDeblur(tau=1.5)
+
+
+def test_predict_records_the_duty_cycle_it_used(tmp_path):
+    sample, _ = _clip_batch()
+    batch = {"blurry": sample["blurry"][None, :3], "id": ["clip"], "names": [["a.png", "b.png", "c.png"]]}
+    for task, estimated in ((GVDDeblur(overrides=FAST), True), (GVDDeblur(overrides=FAST, tau=0.5), False)):
+        out = tmp_path / str(estimated)
+        task.write_prediction(out, task.predict_step(batch, 0))
+        record = json.loads((out / "duty_cycle.json").read_text())
+        assert record["estimated"] is estimated and len(record["tau"]) == 3 and len(set(record["tau"])) == 1
+        assert (0 < record["tau"][0] <= 1) and (estimated or record["tau"][0] == 0.5)
+        assert (record["scores"] is not None) is estimated
+        assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png", "c.png"]

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from blurbench.errors import ConfigError
-from blurbench.io import write_image
+from blurbench.io import atomic_write_json, write_image
 from blurbench.metrics.image import psnr, ssim
 from blurbench.metrics.protocols import epe
 from blurbench.ops.flow_vis import flow_to_color
@@ -80,6 +80,13 @@ class VideoDeblurTask(EvaluationTask):
             names = names[0]
         for name, frame in zip(names, prediction["latent"]):
             write_image(Path(output_dir) / name, frame)
+        aux = prediction["aux"]
+        if "tau" in aux:  # the duty cycle the frames were restored with: record it beside them (it was
+            # estimated unless the method was given one), so a run can be repeated or questioned
+            scores = aux.get("tau_scores")
+            atomic_write_json(Path(output_dir) / "duty_cycle.json", {
+                "tau": [round(float(t), 6) for t in aux["tau"]], "estimated": scores is not None,
+                "scores": None if scores is None else {f"{k:g}": v for k, v in scores.items()}})
         if getattr(self, "save_aux", False):
             aux = prediction["aux"]
             scale = float(aux["flow_fw"].norm(dim=1).max().clamp_min(1e-6)) if "flow_fw" in aux else 1.0
