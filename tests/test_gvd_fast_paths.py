@@ -8,7 +8,7 @@ import pytest
 import skimage.data
 import torch
 
-from blurbench.ops.gvd import flow, kernels, operators
+from blurbench.ops.gvd import defocus, flow, kernels, operators
 from blurbench.ops.gvd.energy import temporal_links
 from blurbench.ops.gvd.flow import central_grad
 from blurbench.ops.gvd.kernels import render_motion_blur, render_motion_blur_adjoint, render_motion_blur_jacobian
@@ -107,3 +107,22 @@ def test_flow_primal_dual_in_row_bands_matches_the_whole_image(monkeypatch, c):
     for rows in (1, 3, 28):  # one row, bands that do not divide the height, a last band of one row
         monkeypatch.setattr(flow, "_band_rows", lambda u0, rows=rows: rows)  # also below the size threshold
         torch.testing.assert_close(flow._linearised_pd(*args, 2.0, 250.0, 8, 1e-2), ref, rtol=0, atol=0)
+
+
+def test_defocus_in_row_bands_matches_the_whole_image(monkeypatch):
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(3, 2, 23, 37, generator=g)
+    sigma = 1.4 * torch.rand(3, 1, 23, 37, generator=g)  # radius 5: bands thinner than the support
+    op = defocus.DefocusBlur(sigma)
+
+    def outputs():
+        frame = op.frame(2)
+        return [op.A(x), op.A_adjoint(x), frame.A(x[2:]), frame.A_adjoint(x[2:]),
+                defocus.defocus_blur_dsigma(x, sigma), defocus.defocus_blur_adjoint(x, sigma)]
+
+    monkeypatch.setattr(defocus, "BAND_VALUES", 1 << 40)
+    ref = outputs()
+    for values in (1, 3 * 2 * 37, 5 * 2 * 45):  # bands of one row, of 3 rows, of 5 rows of the padded output
+        monkeypatch.setattr(defocus, "BAND_VALUES", values)
+        for a, b in zip(ref, outputs()):
+            torch.testing.assert_close(b, a, rtol=0, atol=0)
