@@ -6,7 +6,9 @@ file is missing (other systems), so callers fall back to ``resource.getrusage``.
 
 from __future__ import annotations
 
-__all__ = ["reset_peak_rss", "status_mib"]
+__all__ = ["release_free_heap", "reset_peak_rss", "status_mib"]
+
+_LIBC: list = []  # the C library once loaded (None where it has no malloc_trim)
 
 
 def status_mib(key: str) -> float | None:
@@ -29,3 +31,24 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
+
+
+def release_free_heap() -> bool:
+    """Hand the C heap's free pages back to the OS (glibc ``malloc_trim``); False where there is no such call.
+
+    Freed blocks below glibc's mmap threshold (up to 32 MB) stay in the process's heap and its resident set; after
+    a phase that allocates many such temporaries while keeping some results (GVD's chunked matrix assembly:
+    ~1 GB per 720p frame), this returns them.
+    """
+    if not _LIBC:
+        try:
+            import ctypes  # deferred: only this probe needs the C library
+
+            lib = ctypes.CDLL("libc.so.6")
+            _LIBC.append(lib if hasattr(lib, "malloc_trim") else None)
+        except (OSError, AttributeError):
+            _LIBC.append(None)
+    if _LIBC[0] is None:
+        return False
+    _LIBC[0].malloc_trim(0)
+    return True

@@ -8,7 +8,7 @@ import pytest
 import skimage.data
 import torch
 
-from blurbench.ops.gvd import kernels, operators
+from blurbench.ops.gvd import defocus, flow, kernels, operators
 from blurbench.ops.gvd.energy import temporal_links
 from blurbench.ops.gvd.flow import central_grad
 from blurbench.ops.gvd.kernels import render_motion_blur, render_motion_blur_adjoint, render_motion_blur_jacobian
@@ -82,3 +82,47 @@ def test_solver_output_matches_the_reference_path(monkeypatch, tiny_clip):
         results.append((out, aux["flow_fw"], aux["flow_bw"], aux["sigma"]))
     for a, b in zip(*results):
         torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
+
+
+def _pd_inputs(t=4, h=29, w=37, c=1, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
+    hxx, hyy = 50 * r(t, 1, h, w), 50 * r(t, 1, h, w)
+    hxy = 1.8 * (r(t, 1, h, w) - 0.5) * (hxx * hyy).sqrt()  # keeps each pixel's 2×2 system positive definite
+    temporal = []
+    for n in (1, 2):
+        p = t - n
+        temporal.append((torch.arange(p), 0.2 * (r(p, c, h, w) - 0.5), 0.3 * (r(p, c, h, w) - 0.5),
+                         0.3 * (r(p, c, h, w) - 0.5), (r(p, 1, h, w) > 0.2).float(), slice(0, p)))
+    return (3 * r(t, 2, h, w) - 1.5, hxx, hxy, hyy, 10 * (r(t, 1, h, w) - 0.5), 10 * (r(t, 1, h, w) - 0.5), temporal,
+            r(t, 1, h, w).clamp_min(1e-3), r(t, 1, h, w).clamp_min(1e-3))
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_flow_primal_dual_in_row_bands_matches_the_whole_image(monkeypatch, c):
+    args = _pd_inputs(c=c)
+    monkeypatch.setattr(flow, "PD_BAND_VALUES", None)
+    ref = flow._linearised_pd(*args, 2.0, 250.0, 8, 1e-2)
+    assert torch.isfinite(ref).all() and not torch.equal(ref, args[0])
+    for rows in (1, 3, 28):  # one row, bands that do not divide the height, a last band of one row
+        monkeypatch.setattr(flow, "_band_rows", lambda u0, rows=rows: rows)  # also below the size threshold
+        torch.testing.assert_close(flow._linearised_pd(*args, 2.0, 250.0, 8, 1e-2), ref, rtol=0, atol=0)
+
+
+def test_defocus_in_row_bands_matches_the_whole_image(monkeypatch):
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(3, 2, 23, 37, generator=g)
+    sigma = 1.4 * torch.rand(3, 1, 23, 37, generator=g)  # radius 5: bands thinner than the support
+    op = defocus.DefocusBlur(sigma)
+
+    def outputs():
+        frame = op.frame(2)
+        return [op.A(x), op.A_adjoint(x), frame.A(x[2:]), frame.A_adjoint(x[2:]),
+                defocus.defocus_blur_dsigma(x, sigma), defocus.defocus_blur_adjoint(x, sigma)]
+
+    monkeypatch.setattr(defocus, "BAND_VALUES", 1 << 40)
+    ref = outputs()
+    for values in (1, 3 * 2 * 37, 5 * 2 * 45):  # bands of one row, of 3 rows, of 5 rows of the padded output
+        monkeypatch.setattr(defocus, "BAND_VALUES", values)
+        for a, b in zip(ref, outputs()):
+            torch.testing.assert_close(b, a, rtol=0, atol=0)

@@ -12,6 +12,7 @@ coordinates). Shapes: ``x`` [T, C, H, W], ``sigma`` [T, 1, H, W] in pixels, on `
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -78,48 +79,80 @@ def _radius(sigma: torch.Tensor, radius: int | None) -> int:
     return defocus_radius(float(sigma.max())) if radius is None else radius
 
 
-def _pair_weights(wy: list[torch.Tensor], wx: list[torch.Tensor], r: int) -> list[list[torch.Tensor]]:
-    """``w[a][b] = wy[a]·wx[b]`` per pixel (shared by the 1–4 taps ``(±a, ±b)``): [T, 1, H, W] maps."""
-    return [[wy[a] * wx[b] for b in range(r + 1)] for a in range(r + 1)]
+#: a weight map of the tap ``(±a, ±b)`` on output rows ``rows``: ``weight(a, b, rows)`` -> [T, 1, len(rows), W]
+Weight = Callable[[int, int, slice], torch.Tensor]
+
+#: values (channels × rows × columns of one image) per row band of :func:`_gather` / :func:`_scatter`: the
+#: ``(r+1)(2r+3)`` passes over a band run on data in cache (same per-pixel operations in the same order: bit for
+#: bit the same result as one band)
+BAND_VALUES = 1 << 18
 
 
-def _gather(x: torch.Tensor, w: list[list[torch.Tensor]], r: int) -> torch.Tensor:
+def _pair_weights(wy: list[torch.Tensor], wx: list[torch.Tensor]) -> Weight:
+    """``w[a][b] = wy[a]·wx[b]`` per pixel (shared by the 1–4 taps ``(±a, ±b)``), formed band by band when used
+    (the ``(r+1)²`` maps are never all held: 1.5 GB for a 720p window at σ = 2.5)."""
+    return lambda a, b, rows: wy[a][..., rows, :] * wx[b][..., rows, :]
+
+
+def _bands(x: torch.Tensor) -> list[tuple[int, int]]:
+    """Row bands ``(y0, y1)`` of an image batch x [N, C, H, W] for :data:`BAND_VALUES` values per band."""
+    h, w = x.shape[-2:]
+    per_row = max(1, x[0].numel() // h)
+    rows = max(1, BAND_VALUES // per_row) if x.shape[0] * x[0].numel() > 4 * BAND_VALUES else h
+    return [(y0, min(h, y0 + rows)) for y0 in range(0, h, rows)]
+
+
+def _gather(x: torch.Tensor, weight: Weight, r: int) -> torch.Tensor:
     """``Σ_{|dy|,|dx| ≤ r} w[|dy|][|dx|](p) · x(p + d)`` on the replicate-padded image.
 
     The weight of a tap depends on ``(|dy|, |dx|)`` and the output pixel only, so the taps ``±b`` of a row are
     summed first (one pass per ``b``) and each ``(a, b)`` costs two fused multiply-adds instead of the four of
     the tap-by-tap loop: ``(r+1)(2r+3)`` passes over the image instead of ``2(2r+1)²`` (same sum, reordered).
+    Output rows go in bands (:func:`_bands`), each band through all the passes.
     """
     h, wd = x.shape[-2:]
     xp = _pad(x, r)
     out = torch.zeros_like(x)
-    cols = torch.empty(*x.shape[:-2], h + 2 * r, wd, device=x.device, dtype=x.dtype)
-    for b in range(r + 1):
-        if b:
-            torch.add(xp[..., r + b:r + b + wd], xp[..., r - b:r - b + wd], out=cols)
-        else:
-            cols.copy_(xp[..., r:r + wd])
-        for a in range(r + 1):
-            out.addcmul_(w[a][b], cols[..., r + a:r + a + h, :])
-            if a:
-                out.addcmul_(w[a][b], cols[..., r - a:r - a + h, :])
+    for y0, y1 in _bands(x):
+        n = y1 - y0
+        rs = slice(y0, y1)
+        ob = out[..., rs, :]
+        band = xp[..., y0:y1 + 2 * r, :]  # the padded rows the band's taps reach
+        cols = torch.empty(*x.shape[:-2], n + 2 * r, wd, device=x.device, dtype=x.dtype)
+        for b in range(r + 1):
+            if b:
+                torch.add(band[..., r + b:r + b + wd], band[..., r - b:r - b + wd], out=cols)
+            else:
+                cols.copy_(band[..., r:r + wd])
+            for a in range(r + 1):
+                wab = weight(a, b, rs)
+                ob.addcmul_(wab, cols[..., r + a:r + a + n, :])
+                if a:
+                    ob.addcmul_(wab, cols[..., r - a:r - a + n, :])
     return out
 
 
-def _scatter(v: torch.Tensor, w: list[list[torch.Tensor]], r: int) -> torch.Tensor:
-    """Exact adjoint of :func:`_gather` (same weights, same padding)."""
+def _scatter(v: torch.Tensor, weight: Weight, r: int) -> torch.Tensor:
+    """Exact adjoint of :func:`_gather` (same weights, same padding), in bands of the padded output's rows."""
     h, wd = v.shape[-2:]
     acc = v.new_zeros(*v.shape[:-2], h + 2 * r, wd + 2 * r)
-    rows = torch.empty(*v.shape[:-2], h + 2 * r, wd, device=v.device, dtype=v.dtype)
-    for b in range(r + 1):
-        rows.zero_()
-        for a in range(r + 1):
-            rows[..., r + a:r + a + h, :].addcmul_(w[a][b], v)
-            if a:
-                rows[..., r - a:r - a + h, :].addcmul_(w[a][b], v)
-        acc[..., r + b:r + b + wd] += rows
-        if b:
-            acc[..., r - b:r - b + wd] += rows
+    for y0, y1 in _bands(acc):
+        n = y1 - y0
+        rows = torch.zeros(*v.shape[:-2], n, wd, device=v.device, dtype=v.dtype)
+        for b in range(r + 1):
+            if b:
+                rows.zero_()
+            for a in range(r + 1):
+                for shift in ((a, -a) if a else (0,)):
+                    # padded row Y receives input row Y − r − shift: the band's part of rows[r+shift : r+shift+h]
+                    s0, s1 = max(y0, r + shift), min(y1, r + shift + h)
+                    if s1 > s0:
+                        src = slice(s0 - r - shift, s1 - r - shift)
+                        rows[..., s0 - y0:s1 - y0, :].addcmul_(weight(a, b, src), v[..., src, :])
+            ab = acc[..., y0:y1, :]
+            ab[..., r + b:r + b + wd] += rows
+            if b:
+                ab[..., r - b:r - b + wd] += rows
     return _pad_adjoint(acc, r)
 
 
@@ -129,7 +162,7 @@ def defocus_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int | None = None
     if r == 0:
         return x.clone()
     w, _ = defocus_weights(sigma, r)
-    return _gather(x, _pair_weights(w, w, r), r)
+    return _gather(x, _pair_weights(w, w), r)
 
 
 def defocus_blur_adjoint(v: torch.Tensor, sigma: torch.Tensor, radius: int | None = None) -> torch.Tensor:
@@ -138,7 +171,7 @@ def defocus_blur_adjoint(v: torch.Tensor, sigma: torch.Tensor, radius: int | Non
     if r == 0:
         return v.clone()
     w, _ = defocus_weights(sigma, r)
-    return _scatter(v, _pair_weights(w, w, r), r)
+    return _scatter(v, _pair_weights(w, w), r)
 
 
 def defocus_blur_dsigma(x: torch.Tensor, sigma: torch.Tensor, radius: int | None = None) -> torch.Tensor:
@@ -147,7 +180,10 @@ def defocus_blur_dsigma(x: torch.Tensor, sigma: torch.Tensor, radius: int | None
     if r == 0:
         return torch.zeros_like(x)
     w, dw = defocus_weights(sigma, r, derivative=True)
-    pair = [[dw[a] * w[b] + w[a] * dw[b] for b in range(r + 1)] for a in range(r + 1)]
+
+    def pair(a: int, b: int, rows: slice) -> torch.Tensor:
+        return dw[a][..., rows, :] * w[b][..., rows, :] + w[a][..., rows, :] * dw[b][..., rows, :]
+
     return _gather(x, pair, r)
 
 
@@ -156,19 +192,19 @@ class DefocusBlur(LinearOperator):
 
     def __init__(self, sigma: torch.Tensor, radius: int | None = None) -> None:
         self.sigma, self.radius = sigma, _radius(sigma, radius)
-        self._w: list[list[torch.Tensor]] | None = None  # per-tap weights, computed at the first product
+        self._w: list[torch.Tensor] | None = None  # 1-D weights per pixel, computed at the first product
 
-    def _weights(self) -> list[list[torch.Tensor]]:
+    def _weights(self) -> Weight:
         if self._w is None:  # σ is fixed: the solvers apply the same G tens of times
-            w, _ = defocus_weights(self.sigma, self.radius)
-            self._w = _pair_weights(w, w, self.radius)
-        return self._w
+            self._w, _ = defocus_weights(self.sigma, self.radius)
+        return _pair_weights(self._w, self._w)
 
     def frame(self, f: int) -> DefocusBlur:
         """``G`` of frame ``f`` (shares this operator's weights)."""
         op = DefocusBlur(self.sigma[f:f + 1], self.radius)
         if self.radius:
-            op._w = [[m[f:f + 1] for m in row] for row in self._weights()]
+            self._weights()
+            op._w = [m[f:f + 1] for m in self._w]
         return op
 
     def A(self, x: torch.Tensor) -> torch.Tensor:

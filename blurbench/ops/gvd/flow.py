@@ -23,7 +23,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from blurbench.ops.finite_differences import grad_adjoint
 from blurbench.ops.gvd.defocus import DefocusBlur
 from blurbench.ops.gvd.energy import (
     DATA_WEIGHTS,
@@ -160,39 +159,90 @@ def _linearised_pd(u0: torch.Tensor, hxx, hxy, hyy, gx, gy, temporal, wx, wy, nu
         links.append((rows, r, ax, ay, axy, mu * m, -mu * m, c))
     inv_nu = 1.0 / nu
 
+    h = u0.shape[-2]
     u = u0.clone()
     ubar = u0.clone()
+    u_new = torch.empty_like(u0)
     dual = torch.zeros(u0.shape[0], 2 * u0.shape[1], *u0.shape[2:], device=u0.device, dtype=u0.dtype)
-    px, py = dual[:, :u0.shape[1]], dual[:, u0.shape[1]:]
+    k = u0.shape[1]
     dx = torch.zeros_like(u0)  # forward differences of ubar (last column / row stay zero: Neumann)
     dy = torch.zeros_like(u0)
     q = [torch.zeros_like(lk[1]) for lk in links]
+    band = _band_rows(u0) or h
     for _ in range(iters):
-        torch.sub(ubar[..., :, 1:], ubar[..., :, :-1], out=dx[..., :, :-1])
-        torch.sub(ubar[..., 1:, :], ubar[..., :-1, :], out=dy[..., :-1, :])
-        px.addcmul_(s_x, dx)
-        py.addcmul_(s_y, dy)
-        scale = dual[:, 0:1].square()  # |(px, py)| per pixel, accumulated channel by channel (a reduction
-        for ch in range(1, dual.shape[1]):  # over dim 1 is several times slower on the CPU)
-            scale.addcmul_(dual[:, ch:ch + 1], dual[:, ch:ch + 1])
-        dual.div_(scale.sqrt_().mul_(inv_nu).clamp_(min=1.0))
-        kty = grad_adjoint(wx * px, wy * py)
-        d = ubar - u0
-        for k, (rows, r, ax, ay, axy, hi, lo, c) in enumerate(links):
-            ds = d[rows]
-            lin = torch.addcmul(r, ax, ds[:, 0:1]).addcmul_(ay, ds[:, 1:2])
-            q[k] = torch.maximum(torch.minimum(q[k].addcmul_(sig_q[k], lin), hi), lo)
-            back = axy * q[k].unsqueeze(1)  # [P, 2, C, H, W]
-            kty[rows] += back[:, :, 0] if c == 1 else back.sum(2)
-        # b = (u − τ·Kᵀy − u0)/τ − g, then Δ = M⁻¹ b per pixel
-        b = (u - u0).mul_(inv_step).sub_(kty).sub_(g)
-        bx, by = b[:, 0:1], b[:, 1:2]
-        u_new = torch.empty_like(u)
-        torch.addcmul(u0[:, 0:1], m11, bx, out=u_new[:, 0:1]).addcmul_(m12, by, value=-1.0)
-        torch.addcmul(u0[:, 1:2], m22, by, out=u_new[:, 1:2]).addcmul_(m12, bx, value=-1.0)
-        ubar = torch.lerp(u, u_new, 2.0)  # 2·u_new − u
-        u = u_new
+        # rows in bands, in increasing order: a band's dual step reads the old ubar one row below it (not yet
+        # overwritten) and its Kᵀy the new dual one row above it (already updated), so every pixel sees the
+        # values of the whole-image iteration, through the same per-pixel operations
+        for y0 in range(0, h, band):
+            y1 = min(h, y0 + band)
+            rs = slice(y0, y1)
+            ub, du = ubar[..., rs, :], dual[..., rs, :]
+            px, py = du[:, :k], du[:, k:]
+            torch.sub(ub[..., :, 1:], ub[..., :, :-1], out=dx[..., rs, :-1])
+            ye = min(y1, h - 1)  # dy's last row stays zero
+            if ye > y0:
+                torch.sub(ubar[..., y0 + 1:ye + 1, :], ubar[..., y0:ye, :], out=dy[..., y0:ye, :])
+            px.addcmul_(s_x[..., rs, :], dx[..., rs, :])
+            py.addcmul_(s_y[..., rs, :], dy[..., rs, :])
+            scale = du[:, 0:1].square()  # |(px, py)| per pixel, accumulated channel by channel (a reduction
+            for ch in range(1, du.shape[1]):  # over dim 1 is several times slower on the CPU)
+                scale.addcmul_(du[:, ch:ch + 1], du[:, ch:ch + 1])
+            du.div_(scale.sqrt_().mul_(inv_nu).clamp_(min=1.0))
+            del scale
+            kty = _grad_adjoint_rows(wx, wy, dual, k, y0, y1)
+            d = ub - u0[..., rs, :]
+            for j, (rows, r, ax, ay, axy, hi, lo, c) in enumerate(links):
+                ds = d[rows]
+                lin = torch.addcmul(r[..., rs, :], ax[..., rs, :], ds[:, 0:1]).addcmul_(ay[..., rs, :], ds[:, 1:2])
+                qj = q[j][..., rs, :].addcmul_(sig_q[j][..., rs, :], lin)
+                torch.minimum(qj, hi[..., rs, :], out=qj)
+                torch.maximum(qj, lo[..., rs, :], out=qj)
+                back = axy[..., rs, :] * qj.unsqueeze(1)  # [P, 2, C, rows, W]
+                kty[rows] += back[:, :, 0] if c == 1 else back.sum(2)
+            # b = (u − τ·Kᵀy − u0)/τ − g, then Δ = M⁻¹ b per pixel
+            u_b, u0_b, un = u[..., rs, :], u0[..., rs, :], u_new[..., rs, :]
+            b = (u_b - u0_b).mul_(inv_step[..., rs, :]).sub_(kty).sub_(g[..., rs, :])
+            bx, by = b[:, 0:1], b[:, 1:2]
+            m11_b, m12_b, m22_b = m11[..., rs, :], m12[..., rs, :], m22[..., rs, :]
+            torch.addcmul(u0_b[:, 0:1], m11_b, bx, out=un[:, 0:1]).addcmul_(m12_b, by, value=-1.0)
+            torch.addcmul(u0_b[:, 1:2], m22_b, by, out=un[:, 1:2]).addcmul_(m12_b, bx, value=-1.0)
+            torch.lerp(u_b, un, 2.0, out=ub)  # ubar = 2·u_new − u
+        u, u_new = u_new, u
     return u
+
+
+#: values per image row band (frames × rows × columns of one flow component) from which the flow primal-dual
+#: iterates band by band: the dozens of passes of an iteration then run on data in cache (bit for bit the same
+#: result; None or a larger image: one band)
+PD_BAND_VALUES: int | None = 1 << 17
+
+
+def _band_rows(u0: torch.Tensor) -> int | None:
+    """Rows per band of :func:`_linearised_pd` for flows ``u0`` [T, 2, H, W] (None: the whole image at once)."""
+    t, _, h, w = u0.shape
+    if PD_BAND_VALUES is None or t * h * w <= 4 * PD_BAND_VALUES:
+        return None
+    return max(1, PD_BAND_VALUES // (t * w))
+
+
+def _grad_adjoint_rows(wx: torch.Tensor, wy: torch.Tensor, dual: torch.Tensor, k: int, y0: int, y1: int
+                       ) -> torch.Tensor:
+    """Rows ``y0:y1`` of ``grad_adjoint(wx·px, wy·py)`` (``px, py = dual[:, :k], dual[:, k:]``), with the same
+    operations in the same order per pixel as the whole-image call."""
+    h = dual.shape[-2]
+    rs = slice(y0, y1)
+    wpx = wx[..., rs, :] * dual[:, :k, rs, :]
+    out = torch.zeros_like(wpx)
+    out[..., :, :-1] -= wpx[..., :, :-1]
+    out[..., :, 1:] += wpx[..., :, :-1]
+    del wpx
+    ye = min(y1, h - 1)  # −py on rows < H − 1
+    if ye > y0:
+        out[..., :ye - y0, :] -= wy[..., y0:ye, :] * dual[:, k:, y0:ye, :]
+    ys = max(y0, 1)  # +py of the row above on rows ≥ 1
+    if y1 > ys:
+        out[..., ys - y0:, :] += wy[..., ys - 1:y1 - 1, :] * dual[:, k:, ys - 1:y1 - 1, :]
+    return out
 
 
 def _linearise(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, side: str, gdl: torch.Tensor,

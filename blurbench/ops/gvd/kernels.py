@@ -32,6 +32,7 @@ import torch
 
 from blurbench.ops.gvd.operators import grid_scale, pixel_grid, sample_grid, sample_grid_adjoint
 from blurbench.ops.linear_operator import LinearOperator
+from blurbench.procmem import release_free_heap
 
 __all__ = [
     "tap_times", "auto_half_taps", "render_motion_blur", "render_motion_blur_adjoint",
@@ -250,6 +251,10 @@ class MotionBlur(LinearOperator):
                 self._mom.append((self._assemble(base, ufw, ubw, times[f], mom_fw),
                                   self._assemble(base, ufw, ubw, times[f], mom_bw)))
             self._adj.append(None)
+            if self.device.type == "cpu":
+                # the chunks' temporaries, freed, would stay in the heap (~1 GB per 720p frame): return them now,
+                # before the solver's own tensors make this the process's peak
+                release_free_heap()
 
     def _assemble(self, base: torch.Tensor, ufw: torch.Tensor, ubw: torch.Tensor, times: torch.Tensor,
                   factors: torch.Tensor | None) -> torch.Tensor:
