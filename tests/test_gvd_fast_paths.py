@@ -1,5 +1,6 @@
 """GVD's fast paths match the reference paths: the frame-by-frame tap renderers and image-by-image sampling give
-the same values as the batched calls (bit for bit: same per-pixel arithmetic), and so does the whole solver."""
+the same values as the batched calls, the flow primal-dual and the defocus blur in row bands the same as on the whole
+image (bit for bit: same per-pixel arithmetic), and so does the whole solver."""
 
 from dataclasses import replace
 
@@ -17,10 +18,13 @@ from blurbench.ops.video_synthesis import make_blurry_clip
 
 
 def _paths(monkeypatch, fast: bool) -> None:
-    """Fast: every batch goes frame by frame / image by image; reference: one batched call."""
+    """Fast: every batch goes frame by frame / image by image, the flow primal-dual and the defocus blur in bands of
+    one row; reference: one batched call, the whole image at once."""
     big = 1 << 62
     monkeypatch.setattr(kernels, "FRAME_BY_FRAME_MIN", 0 if fast else big)
     monkeypatch.setattr(operators, "BY_IMAGE_MIN", 0 if fast else big)
+    monkeypatch.setattr(flow, "PD_BAND_VALUES", 1 if fast else None)
+    monkeypatch.setattr(defocus, "BAND_VALUES", 1 if fast else big)
 
 
 def _inputs(t=3, c=3, h=23, w=31, seed=0):

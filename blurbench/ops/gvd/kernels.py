@@ -237,6 +237,8 @@ class MotionBlur(LinearOperator):
         times = tap_times(tau, half_taps, t, flow_fw)  # [T, n]
         base = pixel_grid(h, w, flow_fw).reshape(hw, 2)
         idx = torch.arange(self.taps, device=self.device)
+        if self.device.type == "cpu":
+            release_free_heap()  # what earlier stages left in the heap, before this operator's peak
         for f in range(t):
             ufw = flow_fw[f].permute(1, 2, 0).reshape(hw, 2)
             ubw = flow_bw[f].permute(1, 2, 0).reshape(hw, 2)
