@@ -98,7 +98,9 @@ def _bands(x: torch.Tensor) -> list[tuple[int, int]]:
     """Row bands ``(y0, y1)`` of an image batch x [N, C, H, W] for :data:`BAND_VALUES` values per band."""
     h, w = x.shape[-2:]
     per_row = max(1, x[0].numel() // h)
-    rows = max(1, BAND_VALUES // per_row) if x.shape[0] * x[0].numel() > 4 * BAND_VALUES else h
+    # one band on a GPU: it gains nothing from cache-sized bands and would pay a kernel launch per band and pass
+    banded = x.device.type == "cpu" and x.shape[0] * x[0].numel() > 4 * BAND_VALUES
+    rows = max(1, BAND_VALUES // per_row) if banded else h
     return [(y0, min(h, y0 + rows)) for y0 in range(0, h, rows)]
 
 

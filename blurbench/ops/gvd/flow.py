@@ -213,14 +213,15 @@ def _linearised_pd(u0: torch.Tensor, hxx, hxy, hyy, gx, gy, temporal, wx, wy, nu
 
 #: values per image row band (frames × rows × columns of one flow component) from which the flow primal-dual
 #: iterates band by band: the dozens of passes of an iteration then run on data in cache (bit for bit the same
-#: result; None or a larger image: one band)
+#: result; None, a smaller image or another device than the CPU: one band)
 PD_BAND_VALUES: int | None = 1 << 17
 
 
 def _band_rows(u0: torch.Tensor) -> int | None:
     """Rows per band of :func:`_linearised_pd` for flows ``u0`` [T, 2, H, W] (None: the whole image at once)."""
     t, _, h, w = u0.shape
-    if PD_BAND_VALUES is None or t * h * w <= 4 * PD_BAND_VALUES:
+    # a GPU gains nothing from cache-sized bands and would pay a kernel launch per band and pass
+    if PD_BAND_VALUES is None or t * h * w <= 4 * PD_BAND_VALUES or u0.device.type != "cpu":
         return None
     return max(1, PD_BAND_VALUES // (t * w))
 
