@@ -9,7 +9,7 @@ import pytest
 import skimage.data
 import torch
 
-from blurbench.ops.gvd import defocus, flow, kernels, operators
+from blurbench.ops.gvd import defocus, flow, operators
 from blurbench.ops.gvd.energy import temporal_links
 from blurbench.ops.gvd.flow import central_grad
 from blurbench.ops.gvd.kernels import render_motion_blur, render_motion_blur_adjoint, render_motion_blur_jacobian
@@ -21,7 +21,6 @@ def _paths(monkeypatch, fast: bool) -> None:
     """Fast: every batch goes frame by frame / image by image, the flow primal-dual and the defocus blur in bands of
     one row; reference: one batched call, the whole image at once."""
     big = 1 << 62
-    monkeypatch.setattr(kernels, "FRAME_BY_FRAME_MIN", 0 if fast else big)
     monkeypatch.setattr(operators, "BY_IMAGE_MIN", 0 if fast else big)
     monkeypatch.setattr(flow, "PD_BAND_VALUES", 1 if fast else None)
     monkeypatch.setattr(defocus, "BAND_VALUES", 1 if fast else big)

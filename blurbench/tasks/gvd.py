@@ -88,7 +88,6 @@ class VideoDeblurTask(EvaluationTask):
                 "tau": [round(float(t), 6) for t in aux["tau"]], "estimated": scores is not None,
                 "scores": None if scores is None else {f"{k:g}": v for k, v in scores.items()}})
         if getattr(self, "save_aux", False):
-            aux = prediction["aux"]
             scale = float(aux["flow_fw"].norm(dim=1).max().clamp_min(1e-6)) if "flow_fw" in aux else 1.0
             for t, name in enumerate(names):
                 stem = Path(name).with_suffix("")

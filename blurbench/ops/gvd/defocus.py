@@ -196,17 +196,20 @@ class DefocusBlur(LinearOperator):
         self.sigma, self.radius = sigma, _radius(sigma, radius)
         self._w: list[torch.Tensor] | None = None  # 1-D weights per pixel, computed at the first product
 
-    def _weights(self) -> Weight:
+    def _axis_weights(self) -> list[torch.Tensor]:
         if self._w is None:  # σ is fixed: the solvers apply the same G tens of times
             self._w, _ = defocus_weights(self.sigma, self.radius)
-        return _pair_weights(self._w, self._w)
+        return self._w
+
+    def _weights(self) -> Weight:
+        w = self._axis_weights()
+        return _pair_weights(w, w)
 
     def frame(self, f: int) -> DefocusBlur:
         """``G`` of frame ``f`` (shares this operator's weights)."""
         op = DefocusBlur(self.sigma[f:f + 1], self.radius)
         if self.radius:
-            self._weights()
-            op._w = [m[f:f + 1] for m in self._w]
+            op._w = [m[f:f + 1] for m in self._axis_weights()]
         return op
 
     def A(self, x: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from blurbench.ops.gvd.operators import grid_scale, pixel_grid, sample_grid, sample_grid_adjoint
+from blurbench.ops.gvd.operators import (
+    grid_scale,
+    one_image_at_a_time,
+    pixel_grid,
+    sample_grid,
+    sample_grid_adjoint,
+)
 from blurbench.ops.linear_operator import LinearOperator
 from blurbench.procmem import release_free_heap
 
@@ -83,19 +89,10 @@ def _tap_grids(flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: float | torch.
         yield -times[:, j], torch.addcmul(base, tj, nbw)
 
 
-#: values per frame (C·H·W) from which the tap-by-tap renderers go frame by frame: a frame's input, grid and
-#: accumulator then stay in cache across its taps (2.1x faster at 1280×720, 3 channels, 33 taps, one thread on the
-#: AMD EPYC; the same arithmetic per pixel, so bit for bit the same result)
-FRAME_BY_FRAME_MIN = 1 << 16
-
-
-def _by_frame(x: torch.Tensor) -> bool:
-    return x.shape[0] > 1 and x[0].numel() >= FRAME_BY_FRAME_MIN
-
-
 def _frame_by_frame(fn, x: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: float | torch.Tensor,
                     half_taps: int) -> torch.Tensor:
-    """``fn`` (a batched renderer) applied to one frame at a time, written into one output."""
+    """``fn`` (a batched renderer) applied to one frame at a time, written into one output
+    (:func:`~.operators.one_image_at_a_time`: the frame's data stays in cache across its taps)."""
     out = torch.empty_like(x)
     for f, tau_f in enumerate(_tau_vector(tau, x.shape[0], x).split(1)):
         out[f:f + 1] = fn(x[f:f + 1], flow_fw[f:f + 1], flow_bw[f:f + 1], tau_f, half_taps)
@@ -105,7 +102,7 @@ def _frame_by_frame(fn, x: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.T
 def render_motion_blur(x: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.Tensor,
                        tau: float | torch.Tensor, half_taps: int) -> torch.Tensor:
     """``K x`` by sampling tap by tap: x [T, C, H, W], flows [T, 2, H, W] (px), tau scalar or [T]."""
-    if _by_frame(x):
+    if one_image_at_a_time(x):
         return _frame_by_frame(render_motion_blur, x, flow_fw, flow_bw, tau, half_taps)
     out = torch.zeros_like(x)
     for _, grid in _tap_grids(flow_fw, flow_bw, tau, half_taps):
@@ -116,7 +113,7 @@ def render_motion_blur(x: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.Te
 def render_motion_blur_adjoint(v: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.Tensor,
                                tau: float | torch.Tensor, half_taps: int) -> torch.Tensor:
     """``Kᵀ v``, the exact adjoint of :func:`render_motion_blur` (scatter of the same bilinear weights)."""
-    if _by_frame(v):
+    if one_image_at_a_time(v):
         return _frame_by_frame(render_motion_blur_adjoint, v, flow_fw, flow_bw, tau, half_taps)
     out = torch.zeros_like(v)
     size = tuple(v.shape[-2:])
@@ -135,7 +132,7 @@ def render_motion_blur_jacobian(x: torch.Tensor, gx: torch.Tensor, gy: torch.Ten
     ``(K x, ∂(K x)/∂u_x, ∂(K x)/∂u_y)``, each shaped like ``x``. A given ``kx`` (``K x`` for these flows, e.g.
     rendered for an energy) is returned as is and only the derivatives are rendered (half the taps).
     """
-    if _by_frame(x):
+    if one_image_at_a_time(x):
         outs = [render_motion_blur_jacobian(x[f:f + 1], gx[f:f + 1], gy[f:f + 1], flow_fw[f:f + 1], flow_bw[f:f + 1],
                                             tau_f, half_taps, side, None if kx is None else kx[f:f + 1])
                 for f, tau_f in enumerate(_tau_vector(tau, x.shape[0], x).split(1))]
