@@ -150,6 +150,10 @@ def test_other_linear_operators_are_adjoint():
     q = {n: torch.randn(links.src[n].numel(), c, h, w, generator=g, dtype=D) for n in links.offsets}
     tx = links.apply(x)
     assert sum(_dot(tx[n], q[n]) for n in links.offsets) == pytest.approx(_dot(x, links.adjoint(q, x)), rel=1e-10)
+    # the slices the solver uses instead of index gathers name the same frames
+    for n in links.offsets:
+        src, dst = links.rows(n)
+        assert torch.equal(torch.arange(t)[src], links.src[n]) and torch.equal(torch.arange(t)[dst], links.dst[n])
 
 
 def test_flow_jacobian_matches_finite_differences():

@@ -269,10 +269,10 @@ def _linearise(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, 
         for n in links.offsets:
             if (n > 0) != (side == "fw"):
                 continue
-            src, dst, f = links.src[n], links.dst[n], links.flow[n]
-            res = prob.latent[src] - warp(prob.latent[dst], f)
-            rows = slice(max(0, -n), max(0, -n) + src.numel())  # src = arange(max(0, −n), min(T, T − n))
-            temporal.append((src, res, -warp(lgx[dst], f), -warp(lgy[dst], f), links.mask[n], rows))
+            rows, dst = links.rows(n)
+            f = links.flow[n]
+            res = prob.latent[rows] - warp(prob.latent[dst], f)
+            temporal.append((links.src[n], res, -warp(lgx[dst], f), -warp(lgy[dst], f), links.mask[n], rows))
     return hxx, hxy, hyy, gx, gy, temporal
 
 

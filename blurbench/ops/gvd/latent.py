@@ -125,8 +125,7 @@ def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, 
     xbar = x.clone()
     px = torch.zeros_like(x)
     py = torch.zeros_like(x)
-    q = {n: torch.zeros_like(x[links.src[n]]) for n in links.offsets} if use_t else {}
-    bounds = {n: mu * links.mask[n] for n in links.offsets} if use_t else {}
+    q = {n: torch.zeros_like(x[links.rows(n)[0]]) for n in links.offsets} if use_t else {}
     for _ in range(pd_iters):
         gx, gy = grad(xbar)
         px += sig * gx
@@ -137,24 +136,26 @@ def latent_step(latent: torch.Tensor, blurry: torch.Tensor, op: LinearOperator, 
         del gx, gy, scale  # not alive during the prox (a 720p colour window: 55 MB each)
         kty = grad_adjoint(px, py)
         if use_t:
-            for n in links.offsets:  # one residual at a time (memory), q clipped in place
+            for n in links.offsets:  # one residual and one bound at a time (memory), q clipped in place
                 r = links.residual(xbar, n)
                 qn = q[n].add_(r, alpha=sig)
-                torch.minimum(qn, bounds[n], out=qn)
-                torch.maximum(qn, bounds[n].neg(), out=qn)
                 del r
+                bound = mu * links.mask[n]
+                torch.minimum(qn, bound, out=qn)
+                torch.maximum(qn, bound.neg_(), out=qn)
+                del bound
             kty += links.adjoint(q, x)
         # in place where a result replaces its input (the same values: −(τ·k) + x = x − τ·k exactly); a 720p colour
-        # window holds ~10 tensors of 55 MB here
-        x_old = x
+        # window holds ~10 tensors of 55 MB here. x̄ is not read again before the prox: it keeps the old x
         x_hat = kty.mul_(-tau).add_(x)
         del kty
+        xbar.copy_(x)
+        del x
         x = prox(x_hat)
         del x_hat
         if clip:
             x.clamp_(0.0, 1.0)
-        xbar = torch.mul(x, 2.0, out=xbar).sub_(x_old)
-        del x_old
+        xbar.neg_().add_(x, alpha=2.0)  # 2·x − x_old, exactly
         if trim:
             release_free_heap()
     if ensure_descent:
