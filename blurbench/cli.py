@@ -21,7 +21,7 @@ from blurbench.datamodules.cli import add_data_parser
 from blurbench.errors import BlurbenchError, ConfigError
 from blurbench.failures import Interrupted, check_accelerator, interruptible, known_fault_line
 from blurbench.presets import resolve_config
-from blurbench.tasks.registry import MODEL_FORMS, methods
+from blurbench.tasks.registry import MODEL_FORMS, check_method_names, methods
 from blurbench.zoo.cli import add_zoo_parser
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
@@ -81,6 +81,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    check_method_names(_csv(args.methods))  # a mistyped name stops here, before the imports below
     # deferred: evaluation and the tables import torch and Lightning (help and listings stay fast)
     from blurbench.evaluation import default_out, evaluate
     from blurbench.leaderboard.table import render_terminal

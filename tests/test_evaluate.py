@@ -1,11 +1,15 @@
 """The main job end to end: evaluate → results.jsonl + leaderboards, resume, bad inputs, DDP exactness."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
+from blurbench.errors import ConfigError
 from blurbench.evaluation import evaluate
 from blurbench.tasks.nonblind import Identity
+from blurbench.tasks.registry import check_method_names
 
 from .conftest import run_cli
 
@@ -66,6 +70,34 @@ def test_bad_names_give_one_line(tmp_path, args, message):
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_mistyped_method_stops_before_torch_and_lightning_load(tmp_path):
+    """The name check runs first: a typo costs a fraction of a second, not the ~9 s of imports, and writes nothing."""
+    out = tmp_path / "o"
+    code = ("import sys\nfrom blurbench.cli import main\n"
+            f"rc = main(['evaluate', '--methods', 'identity,nope', '--out', {str(out)!r}])\n"
+            "print(rc, [m for m in ('torch', 'lightning') if m in sys.modules])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert res.stdout.split() == ["2", "[]"], res.stdout + res.stderr[-2000:]
+    assert "unknown method 'nope'" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_method_name_check_lets_every_model_form_through(tmp_path, monkeypatch):
+    """Only names that no form of --methods can mean are stopped early; the others go on to be resolved."""
+    model_dir = tmp_path / "my-model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    check_method_names(None)
+    check_method_names(["all"])
+    check_method_names(["default"])
+    check_method_names(["identity", "deblurgan-small", "hf-hub:org/repo", "@defs.yaml", "runs/x/last.ckpt",
+                        "weights.pth", "my-model", str(model_dir)])
+    for names, bad in ((["identity", "nope"], "nope"), (["identity", "all"], "all"), (["my-modle"], "my-modle")):
+        with pytest.raises(ConfigError, match=f"unknown method '{bad}'"):
+            check_method_names(names)
 
 
 @pytest.fixture()

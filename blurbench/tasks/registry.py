@@ -16,6 +16,7 @@ from typing import Any
 from blurbench.errors import ConfigError
 from blurbench.lazy import Target, load_target, register_once, target_name
 from blurbench.zoo.local import weights_on_disk
+from blurbench.zoo.source_names import is_model_source
 
 
 @dataclass(frozen=True)
@@ -82,17 +83,37 @@ MODEL_FORMS = ("a zoo model name, hf-hub:ORG/NAME, a directory written by `blurb
                "of `blurbench fit`, or @FILE.yaml (class_path + init_args of an evaluation task)")
 
 
+def _names_a_method(name: str) -> bool:
+    """Whether :func:`get_method` would resolve ``name`` rather than call it unknown (nothing is loaded)."""
+    _ensure_loaded()
+    # a name that looks like a path is resolved as one, so a typo in it is reported as a missing file
+    return (name in _METHODS or name.startswith("@") or is_model_source(name) or "/" in name
+            or name.endswith((".ckpt", ".pth", ".h5")))
+
+
+def _unknown_method(name: str) -> ConfigError:
+    return ConfigError(f"unknown method '{name}'", f"`blurbench methods` lists the registered ones; --methods also "
+                                                   f"takes {MODEL_FORMS}")
+
+
+def check_method_names(names: list[str] | None) -> None:
+    """Stop on the first name that no form of ``--methods`` can mean, before anything heavy is imported (a typo
+    then fails in under a second instead of after torch and Lightning load). ``all`` / ``default`` alone pass."""
+    if not names or names in (["all"], ["default"]):
+        return
+    for name in names:
+        if not _names_a_method(name):
+            raise _unknown_method(name)
+
+
 def get_method(name: str) -> MethodSpec:
     """A registered method, or a method made from a model source or an ``@FILE.yaml`` definition."""
     _ensure_loaded()
     if name in _METHODS:
         return _METHODS[name]
+    if not _names_a_method(name):
+        raise _unknown_method(name)
     # deferred: model methods import torch (a listing never gets here); model_methods imports this module
     from blurbench.tasks.model_methods import method_from_source
-    from blurbench.zoo.sources import is_model_source  # deferred: zoo.sources imports torch
 
-    # a name that looks like a path is resolved as one, so a typo in it is reported as a missing file
-    if name.startswith("@") or is_model_source(name) or "/" in name or name.endswith((".ckpt", ".pth", ".h5")):
-        return method_from_source(name)
-    raise ConfigError(f"unknown method '{name}'", f"`blurbench methods` lists the registered ones; --methods also "
-                                                  f"takes {MODEL_FORMS}")
+    return method_from_source(name)

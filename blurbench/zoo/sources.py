@@ -34,36 +34,12 @@ from blurbench.zoo.registry import (
     build_arch,
     get_model_spec,
 )
+from blurbench.zoo.source_names import CKPT_SUFFIX, SHA_SUFFIX, is_model_source, split_digest
 
 __all__ = ["SHA_SUFFIX", "describe", "is_model_source", "load", "split_digest"]
 
-SHA_SUFFIX = "#sha256="
-CKPT_SUFFIX = ".ckpt"
-FILE_SUFFIXES = (".pth", ".pt", ".h5", ".bin", ".safetensors")
-
 _FORMS = ("a zoo name (`blurbench zoo list`), hf-hub:ORG/REPO, a directory written by `blurbench zoo convert`/"
           "`export`, a .ckpt of `blurbench fit`, or a weights file with its architecture")
-
-
-def split_digest(source: str) -> tuple[str, str | None]:
-    """``"x#sha256=HEX"`` → ``("x", "hex")``; a source without the suffix → ``(source, None)``."""
-    base, sep, digest = str(source).partition(SHA_SUFFIX)
-    if not sep:
-        return str(source), None
-    digest = digest.strip().lower()
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise ConfigError(f"{source}: '{digest}' is not a sha256 (64 hex digits)", "fix the #sha256= suffix")
-    return base, digest
-
-
-def is_model_source(source: str) -> bool:
-    """Whether ``source`` names a model in one of the forms above (cheap: no file is read)."""
-    base, _ = split_digest(source)
-    if base.startswith(HUB_PREFIX) or base in _REGISTRY:
-        return True
-    path = Path(base).expanduser()
-    return path.is_dir() and (path / "config.json").is_file() or path.is_file() and (
-        path.suffix in (CKPT_SUFFIX, *FILE_SUFFIXES))
 
 
 def _config_of_spec(name: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
