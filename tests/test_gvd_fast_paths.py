@@ -1,5 +1,5 @@
-"""GVD's fast paths match the reference paths: the frame-by-frame tap renderers and image-by-image sampling give
-the same values as the batched calls, the flow primal-dual and the defocus blur in row bands the same as on the whole
+"""GVD's fast paths match the reference paths: the frame-by-frame tap renderers and image-by-image sampling (in
+row bands on the CPU's threads) give the same values as the batched calls, OpenCV's median the same as the sort, the flow primal-dual and the defocus blur in row bands the same as on the whole
 image (bit for bit: same per-pixel arithmetic), and so does the whole solver."""
 
 from dataclasses import replace
@@ -22,6 +22,8 @@ def _paths(monkeypatch, fast: bool) -> None:
     one row; reference: one batched call, the whole image at once."""
     big = 1 << 62
     monkeypatch.setattr(operators, "BY_IMAGE_MIN", 0 if fast else big)
+    # 3 bands: rows that do not divide evenly leave a remainder band
+    monkeypatch.setattr(operators, "_row_parts", (lambda grid: 3) if fast else (lambda grid: 1))
     monkeypatch.setattr(flow, "PD_BAND_VALUES", 1 if fast else None)
     monkeypatch.setattr(defocus, "BAND_VALUES", 1 if fast else big)
 
@@ -129,3 +131,12 @@ def test_defocus_in_row_bands_matches_the_whole_image(monkeypatch):
         monkeypatch.setattr(defocus, "BAND_VALUES", values)
         for a, b in zip(ref, outputs()):
             torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 29, 37), (1, 1, 2, 3), (2, 1, 5, 1)])
+@pytest.mark.parametrize("size", [3, 5])
+def test_opencv_median_matches_the_sorted_patches(shape, size):
+    g = torch.Generator().manual_seed(sum(shape) + size)
+    x = torch.randn(*shape, generator=g).round(decimals=1)  # ties too
+    x = x.transpose(-1, -2).contiguous().transpose(-1, -2)  # a non-contiguous frame
+    assert torch.equal(flow.median_filter(x, size), flow._median_unfold(x, size))

@@ -59,6 +59,27 @@ def test_motion_blur_adjoint_and_assembled_matrix(half_taps):
     assert torch.allclose(mb.A_adjoint(y), kty, atol=1e-12)
 
 
+@pytest.mark.parametrize("channels", [1, 3, 9])
+def test_every_cpu_adjoint_path_is_the_transpose(monkeypatch, channels):
+    """Scipy's product channel by channel, serial and on threads (bit for bit the same), is the sorted transpose's."""
+    import blurbench.ops.gvd.kernels as kernels
+
+    t, h, w = 2, 11, 14
+    g = _gen(7)
+    fw, bw = _flows(t, h, w, 8), _flows(t, h, w, 9)
+    mb = MotionBlur(fw.float(), bw.float(), torch.tensor([0.6, 1.0]), 3)
+    v = torch.randn(t, channels, h, w, generator=g)
+    # the reference: the transpose built by the sort (the non-scipy path)
+    ref = torch.stack([kernels._transposed_product(mb._fwd[f], v[f].reshape(channels, h * w), [None], 0, False)
+                       .reshape(channels, h, w) for f in range(t)])
+    serial = mb.A_adjoint(v)
+    torch.testing.assert_close(serial, ref, rtol=0, atol=1e-5)
+    monkeypatch.setattr(kernels, "_SPLIT_ROWS", 0)  # these small frames take the threaded path
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert torch.equal(mb.A_adjoint(v), serial)
+    assert torch.equal(mb.frame(1).A_adjoint(v[1:]), mb.A_adjoint(v)[1:])
+
+
 def test_motion_blur_chunked_assembly_equals_whole_and_merges_entries():
     """Row-chunked assembly (bounded memory) gives exactly the one-chunk matrices; both are the rendered operator."""
     t, c, h, w, n = 2, 3, 11, 19, 4

@@ -47,7 +47,22 @@ def central_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def median_filter(x: torch.Tensor, size: int = 5) -> torch.Tensor:
-    """Per-channel ``size×size`` median with replicated borders (frame by frame to bound memory)."""
+    """Per-channel ``size×size`` median with replicated borders."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or size not in (3, 5):
+        return _median_unfold(x, size)
+    import cv2  # deferred like the initial flows' (importing it costs ~0.1 s)
+
+    # OpenCV's float median (3×3 and 5×5 only) replicates the border too: the same order statistic, ~40x
+    # faster at 1280×720 than the unfold + sort (bit for bit the same values)
+    out = torch.empty_like(x)
+    for f in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            out[f, c] = torch.from_numpy(cv2.medianBlur(x[f, c].contiguous().numpy(), size))
+    return out
+
+
+def _median_unfold(x: torch.Tensor, size: int) -> torch.Tensor:
+    """:func:`median_filter` on any device and size (frame by frame to bound memory)."""
     r = size // 2
     out = torch.empty_like(x)
     for f in range(x.shape[0]):

@@ -62,10 +62,40 @@ def sample_grid(img: torch.Tensor, grid: torch.Tensor, padding: str = "border") 
     if one_image_at_a_time(img):
         out = img.new_empty(img.shape[0], img.shape[1], *grid.shape[1:3])
         for i in range(img.shape[0]):
-            out[i:i + 1] = F.grid_sample(img[i:i + 1], grid[i:i + 1], mode="bilinear", padding_mode=padding,
-                                         align_corners=True)
+            _sample_image(img[i:i + 1], grid[i:i + 1], padding, out[i:i + 1])
         return out
+    if img.shape[0] == 1:
+        out = img.new_empty(1, img.shape[1], *grid.shape[1:3])
+        return _sample_image(img, grid, padding, out)
     return F.grid_sample(img, grid, mode="bilinear", padding_mode=padding, align_corners=True)
+
+
+def _row_parts(grid: torch.Tensor) -> int:
+    """Row bands that one image's sampling is split into: the CPU's threads for a large grid, else 1."""
+    if grid.device.type != "cpu" or grid[0].numel() < BY_IMAGE_MIN:
+        return 1
+    return min(torch.get_num_threads(), grid.shape[1])
+
+
+def _sample_image(img: torch.Tensor, grid: torch.Tensor, padding: str, out: torch.Tensor) -> torch.Tensor:
+    """One image [1, C, H, W] sampled at ``grid`` [1, H', W', 2] into ``out`` [1, C, H', W'].
+
+    ``grid_sample`` shares its CPU threads over the batch only, so a single image would run on one core: its
+    grid's rows go in as a batch of bands over the same (expanded, not copied) image instead, one band per
+    thread. Every output value comes from the same arithmetic, so the result is bit for bit the same.
+    """
+    parts = _row_parts(grid)
+    h2, w2 = grid.shape[1:3]
+    rows = h2 // parts
+    split = rows * parts if parts > 1 else 0
+    if split:
+        bands = F.grid_sample(img.expand(parts, -1, -1, -1), grid[:, :split].reshape(parts, rows, w2, 2),
+                              mode="bilinear", padding_mode=padding, align_corners=True)  # [parts, C, rows, W']
+        out[0, :, :split].view(img.shape[1], parts, rows, w2).copy_(bands.transpose(0, 1))
+    if split < h2:
+        out[:, :, split:] = F.grid_sample(img, grid[:, split:], mode="bilinear", padding_mode=padding,
+                                          align_corners=True)
+    return out
 
 
 def sample_grid_adjoint(v: torch.Tensor, grid: torch.Tensor, size: tuple[int, int], padding: str = "border"
