@@ -1,6 +1,7 @@
-"""GVD's fast paths match the reference paths: the frame-by-frame tap renderers and image-by-image sampling (in
-row bands on the CPU's threads) give the same values as the batched calls, OpenCV's median the same as the sort, the flow primal-dual and the defocus blur in row bands the same as on the whole
-image (bit for bit: same per-pixel arithmetic), and so does the whole solver."""
+"""GVD's fast paths match the reference paths: the frame-by-frame tap renderers and image-by-image sampling (in row
+bands on the CPU's threads) give the same values as the batched calls, OpenCV's median the same as the sort, the flow
+primal-dual and the defocus blur in row bands the same as on the whole image (bit for bit: same per-pixel
+arithmetic), and so does the whole solver."""
 
 from dataclasses import replace
 
