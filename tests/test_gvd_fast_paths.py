@@ -13,7 +13,12 @@ import torch
 from blurbench.ops.gvd import defocus, flow, operators
 from blurbench.ops.gvd.energy import temporal_links
 from blurbench.ops.gvd.flow import central_grad
-from blurbench.ops.gvd.kernels import render_motion_blur, render_motion_blur_adjoint, render_motion_blur_jacobian
+from blurbench.ops.gvd.kernels import (
+    render_motion_blur,
+    render_motion_blur_adjoint,
+    render_motion_blur_jacobian,
+    render_motion_blur_side,
+)
 from blurbench.ops.gvd.solver import GVDConfig, deblur_window
 from blurbench.ops.video_synthesis import make_blurry_clip
 
@@ -44,6 +49,7 @@ def _outputs(x, fw, bw, tau):
     gx, gy = central_grad(x)
     kx = render_motion_blur(x, fw, bw, tau, 4)
     out = [kx, render_motion_blur_adjoint(x, fw, bw, tau, 4)]
+    out += [render_motion_blur_side(x, fw, tau, 4, "fw"), render_motion_blur_side(x, bw, tau, 4, "bw")]
     for side in ("fw", "bw"):
         out += list(render_motion_blur_jacobian(x, gx, gy, fw, bw, tau, 4, side))
         out += list(render_motion_blur_jacobian(x, gx, gy, fw, bw, tau, 4, side, kx=kx))

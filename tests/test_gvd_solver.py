@@ -13,6 +13,7 @@ from blurbench.ops.gvd.kernels import (
     render_motion_blur,
     render_motion_blur_adjoint,
     render_motion_blur_jacobian,
+    render_motion_blur_side,
 )
 from blurbench.ops.gvd.latent import latent_energy, latent_step
 from blurbench.ops.gvd.operators import warp, warp_adjoint
@@ -232,6 +233,24 @@ def test_latent_step_lowers_its_energy(clip):
 
 def _flow_problem(clip, mu=250.0, nu=2.0, sigma=None):
     return FlowProblem(clip["gray_sharp"], clip["gray_blurry"], clip["tau_t"], 3, sigma, 250.0, mu, nu, 2, True)
+
+
+def test_one_sides_render_is_reused_exactly(clip):
+    """The two sides' tap sums make K; a trial that moves one side and keeps the other's sum gets the energy of
+    rendering both at the trial flows, to the bit (the flow step's line search relies on it)."""
+    prob = _flow_problem(clip, sigma=torch.full_like(clip["gray_sharp"], 0.7))
+    fw, bw, tau = clip["flow_fw"], clip["flow_bw"], clip["tau_t"]
+    gdl = prob.defocused()
+    fw_sum = render_motion_blur_side(gdl, fw, tau, 3, "fw")
+    bw_sum = render_motion_blur_side(gdl, bw, tau, 3, "bw")
+    torch.testing.assert_close((fw_sum + bw_sum) / 7, render_motion_blur(gdl, fw, bw, tau, 3), rtol=0, atol=1e-12)
+    e, render, (f_sum, b_sum) = flow_energy(prob, fw, bw, gdl, return_render=True)
+    assert torch.equal(f_sum, fw_sum) and torch.equal(b_sum, bw_sum)
+    moved = fw + 0.3
+    full = flow_energy(prob, moved, bw, gdl, return_render=True)
+    reused = flow_energy(prob, moved, bw, gdl, return_render=True, sides=(None, bw_sum))
+    assert float(reused[0]) == float(full[0]) and torch.equal(reused[1], full[1])
+    assert float(full[0]) != float(e)
 
 
 def test_flow_step_lowers_its_energy(clip):

@@ -32,7 +32,7 @@ from blurbench.ops.gvd.energy import (
     temporal_links,
     weighted_tv_energy,
 )
-from blurbench.ops.gvd.kernels import SampledMotionBlur, render_motion_blur_jacobian
+from blurbench.ops.gvd.kernels import render_motion_blur_jacobian, render_motion_blur_side
 from blurbench.ops.gvd.operators import edge_weights, warp
 
 __all__ = ["FlowProblem", "flow_energy", "flow_step", "initial_flows", "central_grad", "median_filter"]
@@ -111,20 +111,25 @@ class FlowProblem:
 
 
 def flow_energy(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor,
-                gdl: torch.Tensor | None = None, return_render: bool = False):
+                gdl: torch.Tensor | None = None, return_render: bool = False,
+                sides: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)):
     """Terms of the energy that depend on the flows (data + temporal + flow TV), a scalar.
 
-    With ``return_render`` also the rendered ``K G D L`` (the next linearisation at these flows reuses it).
+    ``sides``: the tap sums of ``K G D L`` (:func:`~.kernels.render_motion_blur_side`, fw then bw) already known at
+    these flows (None: rendered). With ``return_render`` also the rendered ``K G D L`` (the next linearisation at
+    these flows reuses it) and both sides' sums: ``(e, render, sides)``.
     """
     gdl = prob.defocused() if gdl is None else gdl
-    render = SampledMotionBlur(flow_fw, flow_bw, prob.tau, prob.half_taps).A(gdl)
+    sides = tuple(render_motion_blur_side(gdl, flow, prob.tau, prob.half_taps, name) if part is None else part
+                  for part, flow, name in zip(sides, (flow_fw, flow_bw), ("fw", "bw")))
+    render = (sides[0] + sides[1]).div_(2 * prob.half_taps + 1)
     e = prob.lam * (render - prob.db).square().sum()
     links = prob.links(flow_fw, flow_bw)
     if links is not None:
         e = e + temporal_energy(prob.latent, links, prob.mu).sum()
     tv = weighted_tv_energy(flow_fw, prob.wx, prob.wy) + weighted_tv_energy(flow_bw, prob.wx, prob.wy)
     e = e + prob.nu * tv.sum()
-    return (e, render) if return_render else e
+    return (e, render, sides) if return_render else e
 
 
 def _colsum_tv(wx: torch.Tensor, wy: torch.Tensor) -> torch.Tensor:
@@ -308,7 +313,8 @@ def flow_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, w
         movable["fw"][-1] = 0
         movable["bw"][0] = 0
     fw, bw = flow_fw.clone(), flow_bw.clone()
-    e_cur, k_cur = flow_energy(prob, fw, bw, gdl, return_render=True)  # k_cur: K G D L at the current flows
+    # k_cur: K G D L at the current flows; parts: its fw and bw tap sums (a trial of one side re-renders that side)
+    e_cur, k_cur, parts = flow_energy(prob, fw, bw, gdl, return_render=True)
     info = {"energy_before": float(e_cur), "accepted": 0, "tried": 0}
     for _ in range(warps):
         for side in ("fw", "bw"):
@@ -324,10 +330,11 @@ def flow_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, w
             for _ in range(line_search):
                 cand = u0 + alpha * step
                 trial = (cand, bw) if side == "fw" else (fw, cand)
-                e_new, k_new = flow_energy(prob, *trial, gdl, return_render=True)
+                kept = (None, parts[1]) if side == "fw" else (parts[0], None)
+                e_new, k_new, p_new = flow_energy(prob, *trial, gdl, return_render=True, sides=kept)
                 if float(e_new) < float(e_cur):
                     fw, bw = trial
-                    e_cur, k_cur = e_new, k_new
+                    e_cur, k_cur, parts = e_new, k_new, p_new
                     info["accepted"] += 1
                     break
                 alpha *= 0.5
@@ -336,10 +343,11 @@ def flow_step(prob: FlowProblem, flow_fw: torch.Tensor, flow_bw: torch.Tensor, w
             u0 = fw if side == "fw" else bw
             cand = u0 + (median_filter(u0) - u0) * movable[side]
             trial = (cand, bw) if side == "fw" else (fw, cand)
-            e_new = flow_energy(prob, *trial, gdl)
+            kept = (None, parts[1]) if side == "fw" else (parts[0], None)
+            e_new, _, p_new = flow_energy(prob, *trial, gdl, return_render=True, sides=kept)
             if float(e_new) < float(e_cur):
                 fw, bw = trial
-                e_cur = e_new
+                e_cur, parts = e_new, p_new
     info["energy_after"] = float(e_cur)
     return fw, bw, info
 

@@ -41,7 +41,7 @@ from blurbench.ops.linear_operator import LinearOperator
 from blurbench.procmem import release_free_heap
 
 __all__ = [
-    "tap_times", "auto_half_taps", "render_motion_blur", "render_motion_blur_adjoint",
+    "tap_times", "auto_half_taps", "render_motion_blur", "render_motion_blur_side", "render_motion_blur_adjoint",
     "render_motion_blur_jacobian", "MotionBlur", "SampledMotionBlur",
 ]
 
@@ -108,6 +108,29 @@ def render_motion_blur(x: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.Te
     for _, grid in _tap_grids(flow_fw, flow_bw, tau, half_taps):
         out += sample_grid(x, grid)
     return out / (2 * half_taps + 1)
+
+
+def render_motion_blur_side(x: torch.Tensor, flow: torch.Tensor, tau: float | torch.Tensor, half_taps: int,
+                            side: str) -> torch.Tensor:
+    """One side's taps of ``K x``, summed and not normalised: ``"fw"`` the centre and the taps along ``flow`` = u_fw,
+    ``"bw"`` the taps along ``flow`` = u_bw; ``K x = (fw + bw) / (2n + 1)``.
+
+    A solver that changes the flows of one side only re-renders that side (the flow step's line search).
+    """
+    if one_image_at_a_time(x):
+        out = torch.empty_like(x)
+        for f, tau_f in enumerate(_tau_vector(tau, x.shape[0], x).split(1)):
+            out[f:f + 1] = render_motion_blur_side(x[f:f + 1], flow[f:f + 1], tau_f, half_taps, side)
+        return out
+    t, _, h, w = flow.shape
+    scale = grid_scale(h, w, flow)
+    base = (pixel_grid(h, w, flow) * scale - 1.0)[None]
+    neg = -tap_times(tau, half_taps, t, flow)
+    nflow = (flow.permute(0, 2, 3, 1) * scale).contiguous()
+    out = sample_grid(x, base.expand(t, h, w, 2)) if side == "fw" else torch.zeros_like(x)
+    for j in range(half_taps):  # the positions of _tap_grids
+        out += sample_grid(x, torch.addcmul(base, neg[:, j, None, None, None], nflow))
+    return out
 
 
 def render_motion_blur_adjoint(v: torch.Tensor, flow_fw: torch.Tensor, flow_bw: torch.Tensor,
