@@ -64,7 +64,7 @@ def sample_grid(img: torch.Tensor, grid: torch.Tensor, padding: str = "border") 
         for i in range(img.shape[0]):
             _sample_image(img[i:i + 1], grid[i:i + 1], padding, out[i:i + 1])
         return out
-    if img.shape[0] == 1:
+    if img.shape[0] == 1 and _row_parts(grid) > 1:
         out = img.new_empty(1, img.shape[1], *grid.shape[1:3])
         return _sample_image(img, grid, padding, out)
     return F.grid_sample(img, grid, mode="bilinear", padding_mode=padding, align_corners=True)
