@@ -68,6 +68,18 @@ def auto_half_taps(flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: float | to
     return int(min(max(n, min_half_taps), max_half_taps))
 
 
+def _tap_basis(tau: float | torch.Tensor, half_taps: int, *flows: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """What every tap's grid is made of: the pixel grid [1, H, W, 2] and the ``flows`` [T, H, W, 2] in
+    ``grid_sample``'s ``align_corners=True`` units, and the negated tap times [T, n]; tap ``j`` along a flow ``u``
+    samples at ``base + neg[:, j]·u``."""
+    t, _, h, w = flows[0].shape
+    scale = grid_scale(h, w, flows[0])
+    base = (pixel_grid(h, w, flows[0]) * scale - 1.0)[None]
+    neg = -tap_times(tau, half_taps, t, flows[0])
+    return base, neg, [(f.permute(0, 2, 3, 1) * scale).contiguous() for f in flows]
+
+
 def _tap_grids(flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: float | torch.Tensor, half_taps: int):
     """Yield ``(signed tap time [T], sampling grid [T, H, W, 2])`` for the ``2n + 1`` taps: the centre, then
     ``+t_j`` along ``u_fw`` and ``−t_j`` along ``u_bw`` for ``j = 1..n``, positions ``x − |t_j|·u``.
@@ -76,12 +88,8 @@ def _tap_grids(flow_fw: torch.Tensor, flow_bw: torch.Tensor, tau: float | torch.
     normalised once, so a tap costs one fused multiply-add instead of four passes before its ``grid_sample``.
     """
     t, _, h, w = flow_fw.shape
-    scale = grid_scale(h, w, flow_fw)
-    base = (pixel_grid(h, w, flow_fw) * scale - 1.0)[None]
-    times = tap_times(tau, half_taps, t, flow_fw)
-    nfw = (flow_fw.permute(0, 2, 3, 1) * scale).contiguous()
-    nbw = (flow_bw.permute(0, 2, 3, 1) * scale).contiguous()
-    neg = -times
+    base, neg, (nfw, nbw) = _tap_basis(tau, half_taps, flow_fw, flow_bw)
+    times = -neg
     yield times.new_zeros(t), base.expand(t, h, w, 2)
     for j in range(half_taps):
         tj = neg[:, j, None, None, None]
@@ -123,10 +131,7 @@ def render_motion_blur_side(x: torch.Tensor, flow: torch.Tensor, tau: float | to
             out[f:f + 1] = render_motion_blur_side(x[f:f + 1], flow[f:f + 1], tau_f, half_taps, side)
         return out
     t, _, h, w = flow.shape
-    scale = grid_scale(h, w, flow)
-    base = (pixel_grid(h, w, flow) * scale - 1.0)[None]
-    neg = -tap_times(tau, half_taps, t, flow)
-    nflow = (flow.permute(0, 2, 3, 1) * scale).contiguous()
+    base, neg, (nflow,) = _tap_basis(tau, half_taps, flow)
     out = sample_grid(x, base.expand(t, h, w, 2)) if side == "fw" else torch.zeros_like(x)
     for j in range(half_taps):  # the positions of _tap_grids
         out += sample_grid(x, torch.addcmul(base, neg[:, j, None, None, None], nflow))
