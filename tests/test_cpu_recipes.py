@@ -63,9 +63,9 @@ def test_recipes_train_export_and_evaluate(tmp_path, monkeypatch, capsys):
     sample = val.test_set[0]
     batch = {"blurry": sample["blurry"][None]}
     base_in = psnr(batch["blurry"], sample["sharp"][None])
-    for name, stem in (("small_cpu", "base"), ("small_cpu_resume", "resume"), ("small_cpu_reblur", "reblur"),
-                       ("small_cpu_reblur_gt", "reblur_gt")):
-        if name != "small_cpu":  # each fine-tune starts from the base checkpoint named in its config
+    for name, stem in (("small_cpu", "stage1"), ("small_cpu_stage2", "base"), ("small_cpu_resume", "resume"),
+                       ("small_cpu_reblur", "reblur"), ("small_cpu_reblur_gt", "reblur_gt")):
+        if name != "small_cpu":  # stage 2 starts from stage 1, each fine-tune from stage 2 (named in its config)
             assert main(["fit", "--config", f"deblurgan/{name}", *FAST]) == 0, capsys.readouterr().err[-2000:]
         out_dir = tmp_path / "w" / stem
         assert main(["zoo", "export", str(tmp_path / f"runs/deblurgan/{name}/checkpoints/last.ckpt"), "--out",

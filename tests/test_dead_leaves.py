@@ -99,3 +99,25 @@ def test_dead_leaves_share_flat_rejection_augment_quantize(tmp_path):
     assert (grey[0] - grey[1]).abs().max() > 0.01
     with pytest.raises(ValueError, match="share"):
         _ds(items, dead_leaves=1.5)
+
+
+def _gradient(img: np.ndarray) -> np.ndarray:
+    g = img.astype(np.float32).mean(axis=2)
+    return np.maximum(np.abs(np.diff(g, axis=0))[:, :-1], np.abs(np.diff(g, axis=1))[:-1, :])
+
+
+def test_depth_of_field_defocuses_the_leaves_behind_a_sharp_front():
+    kw = dict(texture_prob=0.0, focus_cover=(0.5, 0.5), defocus_sigma=(4.0, 4.0))
+    sharp = [_gradient(dead_leaves(96, 96, s, **kw)) for s in range(8)]
+    dof = [_gradient(dead_leaves(96, 96, s, depth_of_field=1.0, **kw)) for s in range(8)]
+    # flat leaves have steps (0 inside, large at edges); a defocused background has gentle ramps
+    ramps = lambda g: float(((g >= 0.5) & (g <= 6.0)).mean())  # noqa: E731
+    assert np.mean([ramps(g) for g in dof]) > 3 * np.mean([ramps(g) for g in sharp])
+    # the in-focus front keeps hard edges
+    assert min(float((g > 40).mean()) for g in dof) > 0.01
+    a = dead_leaves(64, 64, 3, depth_of_field=1.0)
+    np.testing.assert_array_equal(a, dead_leaves(64, 64, 3, depth_of_field=1.0))
+    assert (a != dead_leaves(64, 64, 3)).mean() > 0.3
+    for bad in ({"depth_of_field": 1.5}, {"focus_cover": (0.8, 0.2)}, {"defocus_sigma": (0.0, 2.0)}):
+        with pytest.raises(ValueError):
+            dead_leaves(8, 8, 0, **bad)

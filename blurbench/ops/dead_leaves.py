@@ -14,6 +14,10 @@ foliage or tissue than a grating). Colours are a random grey level plus a random
 front to back (a leaf paints only the pixels still uncovered, so the hidden majority of small leaves costs little)
 at ``supersample`` × the size, then area-downsampled: edges are anti-aliased like a camera's.
 
+With ``depth_of_field``, also as in VibrantLeaves, the leaves behind an in-focus front are defocused: the image
+holds smooth regions that are not motion blur (out-of-focus backgrounds, which a deblurring network trained on
+all-sharp leaves learns to "sharpen" into flat patches).
+
 Everything is a function of ``seed`` (numpy's ``default_rng``): the same seed gives the same image.
 """
 
@@ -71,41 +75,15 @@ def _noise_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return (0.5 + 0.5 * np.tanh(rng.uniform(0.5, 2.0) * noise)).astype(np.float32)  # random contrast
 
 
-def dead_leaves(height: int, width: int, seed: int | np.random.Generator, *, alpha: float = 3.0,
-                r_min: float = 4.0, r_max: float | None = None, texture_prob: float = 0.4,
-                textures: tuple[str, ...] = ("grating",),
-                shapes: tuple[str, ...] = ("disk", "ellipse", "polygon"), max_leaves: int = 20_000,
-                supersample: int = 2) -> np.ndarray:
-    """A dead-leaves image [height, width, 3] uint8, a function of ``seed`` alone (see the module docstring).
-
-    Args:
-        alpha: power-law exponent of the radius distribution (3: scale invariant, as in Achddou et al.).
-        r_min, r_max: radius range in output pixels (r_max default: the long side). r_min 4 rather than 1:
-            with 1 the images are dominated by confetti-sized leaves and take ~10x longer to cover.
-        texture_prob: share of textured leaves (between two colours).
-        textures: kinds a textured leaf picks from, uniformly: "grating" (sinusoidal) and "noise" (stochastic
-            micro-texture). The default draws exactly the random numbers it drew before "noise" existed.
-        max_leaves: stop after this many leaves; pixels still uncovered take the mean colour of the image.
-        supersample: render at this factor and area-downsample (anti-aliased edges).
-    """
-    if height <= 0 or width <= 0:
-        raise ValueError(f"height and width must be positive, got {height}x{width}")
-    if not r_max:
-        r_max = float(max(height, width))
-    if not 0 < r_min <= r_max or alpha <= 0:
-        raise ValueError(f"need 0 < r_min <= r_max and alpha > 0, got {r_min}, {r_max}, {alpha}")
-    unknown = set(textures) - {"grating", "noise"}
-    if unknown or not textures:
-        raise ValueError(f"textures must be a non-empty subset of ('grating', 'noise'), got {textures}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    s = supersample
-    h, w = height * s, width * s
+def _paint(rng: np.random.Generator, radii, h: int, w: int, textures: tuple[str, ...], texture_prob: float,
+           shapes: tuple[str, ...], stop_left: int) -> tuple[np.ndarray, np.ndarray]:
+    """Leaves front to back onto an [h, w, 3] canvas until at most ``stop_left`` pixels are uncovered (or the
+    radii run out: then a full layer takes its mean colour in the holes); returns the canvas and its free mask."""
     canvas = np.zeros((h, w, 3), np.float32)
     free = np.ones((h, w), bool)  # not yet painted (front-to-back rendering)
     left = h * w
-    radii = sample_radius(rng, max_leaves, r_min * s, r_max * s, alpha)
     for radius in radii:
-        if left == 0:
+        if left <= stop_left:
             break
         r = max(1, int(np.ceil(radius)))
         cy, cx = int(rng.integers(-r, h + r)), int(rng.integers(-r, w + r))
@@ -133,8 +111,61 @@ def dead_leaves(height: int, width: int, seed: int | np.random.Generator, *, alp
             canvas[y0:y1, x0:x1][m] = c1
         free[y0:y1, x0:x1][m] = False
         left -= int(m.sum())
-    if left:
+    if left and stop_left == 0:
         canvas[free] = canvas[~free].mean(0) if left < h * w else 0.5
+    return canvas, free
+
+
+def dead_leaves(height: int, width: int, seed: int | np.random.Generator, *, alpha: float = 3.0,
+                r_min: float = 4.0, r_max: float | None = None, texture_prob: float = 0.4,
+                textures: tuple[str, ...] = ("grating",),
+                shapes: tuple[str, ...] = ("disk", "ellipse", "polygon"), max_leaves: int = 20_000,
+                supersample: int = 2, depth_of_field: float = 0.0, focus_cover: tuple[float, float] = (0.2, 0.8),
+                defocus_sigma: tuple[float, float] = (1.0, 6.0)) -> np.ndarray:
+    """A dead-leaves image [height, width, 3] uint8, a function of ``seed`` alone (see the module docstring).
+
+    Args:
+        alpha: power-law exponent of the radius distribution (3: scale invariant, as in Achddou et al.).
+        r_min, r_max: radius range in output pixels (r_max default: the long side). r_min 4 rather than 1:
+            with 1 the images are dominated by confetti-sized leaves and take ~10x longer to cover.
+        texture_prob: share of textured leaves (between two colours).
+        textures: kinds a textured leaf picks from, uniformly: "grating" (sinusoidal) and "noise" (stochastic
+            micro-texture). The default draws exactly the random numbers it drew before "noise" existed.
+        max_leaves: stop after this many leaves; pixels still uncovered take the mean colour of the image.
+        supersample: render at this factor and area-downsample (anti-aliased edges).
+        depth_of_field: probability that the image has an in-focus front (the first leaves, covering a share
+            ``focus_cover`` of the frame) over a background defocused by a Gaussian of σ in ``defocus_sigma``
+            (output px), as in VibrantLeaves: smooth regions that are not motion blur. 0 draws nothing extra.
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"height and width must be positive, got {height}x{width}")
+    if not r_max:
+        r_max = float(max(height, width))
+    if not 0 < r_min <= r_max or alpha <= 0:
+        raise ValueError(f"need 0 < r_min <= r_max and alpha > 0, got {r_min}, {r_max}, {alpha}")
+    unknown = set(textures) - {"grating", "noise"}
+    if unknown or not textures:
+        raise ValueError(f"textures must be a non-empty subset of ('grating', 'noise'), got {textures}")
+    if not 0.0 <= depth_of_field <= 1.0:
+        raise ValueError(f"depth_of_field is a probability in [0, 1], got {depth_of_field}")
+    if not (0.0 <= focus_cover[0] <= focus_cover[1] <= 1.0 and 0.0 < defocus_sigma[0] <= defocus_sigma[1]):
+        raise ValueError(f"need 0 <= focus_cover low <= high <= 1 and 0 < defocus_sigma low <= high, "
+                         f"got {focus_cover}, {defocus_sigma}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    s = supersample
+    h, w = height * s, width * s
+    radii = iter(sample_radius(rng, max_leaves, r_min * s, r_max * s, alpha))
+    defocus = depth_of_field > 0 and rng.random() < depth_of_field
+    if defocus:  # extra draws only when asked for: the default stream is the one drawn before this option
+        cover, sigma = rng.uniform(*focus_cover), rng.uniform(*defocus_sigma) * s
+        canvas, free = _paint(rng, radii, h, w, textures, texture_prob, shapes, stop_left=int((1 - cover) * h * w))
+        # the leaves behind the in-focus ones: a full layer of their own (its blur needs what lies under the
+        # front leaves too), defocused by a Gaussian, seen where the front leaves left the frame uncovered
+        back, _ = _paint(rng, radii, h, w, textures, texture_prob, shapes, stop_left=0)
+        back = cv2.GaussianBlur(back, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        canvas[free] = back[free]
+    else:
+        canvas, _ = _paint(rng, radii, h, w, textures, texture_prob, shapes, stop_left=0)
     if s > 1:
         canvas = cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA)
     return np.clip(np.round(canvas * 255.0), 0, 255).astype(np.uint8)

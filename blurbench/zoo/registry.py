@@ -306,14 +306,15 @@ register_model(ModelSpec(
 # built-in size): base, resume-training control, + reblur consistency through frozen blurfield-small.
 _SMALL_GAN = {"ngf": 16, "n_blocks": 6, "use_dropout": False}
 for _name, _sha, _text in (
-    ("deblurgan-small", "5ba3af22d797f503393e7bbbd41bf11ff467091b5f0053340e8ae1b7941a6610",
-     "DeblurGAN v1 recipe, reduced generator (ngf 16, 6 blocks), trained on CPU (configs/deblurgan/small_cpu)"),
-    ("deblurgan-small-resume", "cfed574517d703d6ae59a4d04c9706c064dd83f3b1864030faf8350e2d8883e9",
+    ("deblurgan-small", "95edb4ba10a2d059a0720b0baf5b34feb78c69c16c8c559cf9968ca589307f9d",
+     "DeblurGAN v1 recipe, reduced generator (ngf 16, 6 blocks), trained on CPU (configs/deblurgan/small_cpu, then "
+     "small_cpu_stage2 on textured leaves with depth of field)"),
+    ("deblurgan-small-resume", "cbb8d618a6eeaa68fdbfff9aec413127d8386b500aa56b7abae1be00332486d8",
      "deblurgan-small + resumed training, no reblur loss: the control (configs/deblurgan/small_cpu_resume)"),
-    ("deblurgan-small-reblur", "e5953c923381c534ba9ee0598bd58d2d7f4ec0e34324a07d13dd408e40fd96fc",
+    ("deblurgan-small-reblur", "eeca45400130febb879f43cefe0b0b13bdc8547f1df1464ac9db42f600153b5e",
      "deblurgan-small fine-tuned with reblur consistency through frozen blurfield-small "
      "(configs/deblurgan/small_cpu_reblur)"),
-    ("deblurgan-small-reblur-gt", "a2d5c6ac7aa82bb880f5777dc139346db1896eab38c814d60932066492b24c0c",
+    ("deblurgan-small-reblur-gt", "52726a3f283cb00878d0037da4e61ecff313caf81b1c02a422c3c025d3a6d88f",
      "deblurgan-small fine-tuned with reblur consistency through the ground-truth training field: the upper bound "
      "of the reblur row (configs/deblurgan/small_cpu_reblur_gt)"),
 ):
