@@ -23,6 +23,8 @@ Everything is a function of ``seed`` (numpy's ``default_rng``): the same seed gi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 
@@ -75,8 +77,8 @@ def _noise_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return (0.5 + 0.5 * np.tanh(rng.uniform(0.5, 2.0) * noise)).astype(np.float32)  # random contrast
 
 
-def _paint(rng: np.random.Generator, radii, h: int, w: int, textures: tuple[str, ...], texture_prob: float,
-           shapes: tuple[str, ...], stop_left: int) -> tuple[np.ndarray, np.ndarray]:
+def _paint(rng: np.random.Generator, radii: Iterator[float], h: int, w: int, textures: tuple[str, ...],
+           texture_prob: float, shapes: tuple[str, ...], stop_left: int) -> tuple[np.ndarray, np.ndarray]:
     """Leaves front to back onto an [h, w, 3] canvas until at most ``stop_left`` pixels are uncovered (or the
     radii run out: then a full layer takes its mean colour in the holes); returns the canvas and its free mask."""
     canvas = np.zeros((h, w, 3), np.float32)
