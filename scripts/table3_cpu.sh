@@ -12,17 +12,19 @@ cd "$(dirname "$0")/.."
 out=runs/table3_cpu
 mkdir -p "$out"
 
-fit_export() {  # recipe name, zoo name
+fit() {  # recipe name; its wall time is printed and kept
   local t0=$SECONDS
   blurbench fit --config "deblurgan/$1"
   echo "deblurgan/$1: $((SECONDS - t0)) s wall on $(nproc) cores" | tee -a "$out/times.txt"
+}
+
+fit_export() {  # recipe name, zoo name
+  fit "$1"
   blurbench zoo export "runs/deblurgan/$1/checkpoints/last.ckpt" --out "blurbench/zoo/weights/$2" --name "$2" \
     --recipe "deblurgan/$1"
 }
 
-t0=$SECONDS
-blurbench fit --config deblurgan/small_cpu  # stage 1 of the base (not shipped on its own)
-echo "deblurgan/small_cpu: $((SECONDS - t0)) s wall on $(nproc) cores" | tee -a "$out/times.txt"
+fit small_cpu  # stage 1 of the base (not shipped on its own)
 fit_export small_cpu_stage2 deblurgan-small
 fit_export small_cpu_resume deblurgan-small-resume
 fit_export small_cpu_reblur deblurgan-small-reblur
