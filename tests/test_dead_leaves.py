@@ -106,13 +106,16 @@ def _gradient(img: np.ndarray) -> np.ndarray:
     return np.maximum(np.abs(np.diff(g, axis=0))[:, :-1], np.abs(np.diff(g, axis=1))[:-1, :])
 
 
+def _ramps(g: np.ndarray) -> float:
+    """Share of gentle ramps: flat leaves have steps (0 inside, large at edges), a defocused background ramps."""
+    return float(((g >= 0.5) & (g <= 6.0)).mean())
+
+
 def test_depth_of_field_defocuses_the_leaves_behind_a_sharp_front():
     kw = dict(texture_prob=0.0, focus_cover=(0.5, 0.5), defocus_sigma=(4.0, 4.0))
     sharp = [_gradient(dead_leaves(96, 96, s, **kw)) for s in range(8)]
     dof = [_gradient(dead_leaves(96, 96, s, depth_of_field=1.0, **kw)) for s in range(8)]
-    # flat leaves have steps (0 inside, large at edges); a defocused background has gentle ramps
-    ramps = lambda g: float(((g >= 0.5) & (g <= 6.0)).mean())  # noqa: E731
-    assert np.mean([ramps(g) for g in dof]) > 3 * np.mean([ramps(g) for g in sharp])
+    assert np.mean([_ramps(g) for g in dof]) > 3 * np.mean([_ramps(g) for g in sharp])
     # the in-focus front keeps hard edges
     assert min(float((g > 40).mean()) for g in dof) > 0.01
     a = dead_leaves(64, 64, 3, depth_of_field=1.0)
