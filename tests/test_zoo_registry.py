@@ -142,6 +142,15 @@ def test_pickled_code_is_refused_not_executed(tmp_path: Path) -> None:
     assert "never executes pickled code" in err.value.fix
 
 
+@pytest.mark.parametrize("content", [b"garbage\n", b"<!DOCTYPE html><title>404</title>"])
+def test_a_file_that_is_no_checkpoint_is_named_as_such(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "weights.pth"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="not a PyTorch checkpoint") as err:
+        zoo_hub.read_checkpoint(path)
+    assert "refusing" not in str(err.value) and str(path) in str(err.value)
+
+
 def test_strict_load_reports_every_bad_key() -> None:
     model = BlurFieldNet(base_width=2, num_basis=3)
     sd = model.state_dict()

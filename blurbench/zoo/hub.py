@@ -253,6 +253,14 @@ def read_checkpoint(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        # torch.save writes a zip (``PK``) or, in the legacy format, a pickle of protocol >= 2 (``\x80``);
+        # anything else is not a checkpoint at all (an HTML error page, a text file), not a pickle to refuse
+        if head[:2] != b"PK" and head[:1] != b"\x80":
+            raise DataError(f"{path}: not a PyTorch checkpoint or safetensors file (it starts with {head!r})",
+                            "check the file (an error page saved by a failed download?) or pass the right "
+                            "--checkpoint") from None
         detail = str(err).strip().splitlines()
         hint = next((line.strip() for line in detail if "GLOBAL" in line or "Unsupported" in line), detail[0])
         raise DataError(f"{path}: refusing to unpickle: the file needs arbitrary Python objects ({hint[:200]})",
