@@ -193,6 +193,33 @@ def test_export_then_evaluate_as_a_method(tmp_path):
         NetworkDeblurring(str(out))
 
 
+@pytest.mark.parametrize("form", ["converted directory", "checkpoint of another run"])
+def test_init_from_another_size_names_the_generator_args_to_set(tmp_path, form):
+    from blurbench.zoo.deblurgan import DeblurGANGenerator
+
+    theirs = {"ngf": 6, "n_blocks": 2, "use_dropout": False}
+    if form == "converted directory":  # a user's own model, through `blurbench zoo convert`
+        torch.save(DeblurGANGenerator(**theirs).state_dict(), tmp_path / "mine.pth")
+        res = run_cli("zoo", "convert", "--arch", "DeblurGANGenerator", "--arg", "ngf=6", "--arg", "n_blocks=2",
+                      "--arg", "use_dropout=false", "--checkpoint", "mine.pth", "--out", "mine", cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        source = str(tmp_path / "mine")
+    else:
+        other = DeblurGANTraining(**{**TINY, "generator_args": theirs})
+        source = str(tmp_path / "other.ckpt")
+        torch.save({"state_dict": other.state_dict(), "hyper_parameters": dict(other.hparams), "epoch": 0,
+                    "global_step": 1}, source)
+    with pytest.raises(ConfigError) as err:
+        DeblurGANTraining(**TINY, init_from=source).prepare_training()
+    expected = json.dumps(theirs, sort_keys=True)
+    assert f"built with {expected}" in str(err.value) and f"generator_args '{expected}'" in err.value.fix
+    m = DeblurGANTraining(**{**TINY, "generator_args": json.loads(expected)}, init_from=source)
+    m.prepare_training()  # the suggested setting loads the weights
+    ref = DeblurGANGenerator(**theirs)
+    assert m.generator.state_dict().keys() == ref.state_dict().keys()
+    assert all(v.shape == ref.state_dict()[k].shape for k, v in m.generator.state_dict().items())
+
+
 @pytest.mark.slow  # a subprocess with Lightning start-up and data preparation
 def test_fit_fast_dev_run_cli(tmp_path):
     res = run_cli("fit", "--config", "deblurgan/small_cpu", "--trainer.fast_dev_run=true",

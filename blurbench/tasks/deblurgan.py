@@ -42,6 +42,7 @@ Validation logs ``val/psnr`` (restored), ``val/psnr_input`` (the blurry input: t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -105,17 +106,38 @@ def load_generator_state(source: str, generator: nn.Module, arch: str | None = N
         if not path.is_file():
             raise ConfigError(f"init_from: checkpoint {path} not found", "train the base recipe first or fix the path")
 
-        sd = read_checkpoint(path)["state_dict"]
+        ckpt = read_checkpoint(path)
+        sd = ckpt["state_dict"]
         gen = {k[len("generator."):]: v for k, v in sd.items() if k.startswith("generator.")}
         critic = {k[len("critic."):]: v for k, v in sd.items() if k.startswith("critic.")}
         if gen:
+            _check_fits(source, gen, generator, (ckpt.get("hyper_parameters") or {}).get("generator_args"))
             return gen, critic or None
     net = load(source, arch=arch, ctor_args=ctor_args)
     if type(net) is not type(generator):
         raise ConfigError(f"init_from {source} holds a {type(net).__name__} but the generator is a "
                           f"{type(generator).__name__}", "set model.init_args.generator_arch (and generator_args) "
                           f"to the network of {source}, e.g. {net.zoo_config.get('arch')}")
-    return net.state_dict(), None
+    state = net.state_dict()
+    _check_fits(source, state, generator, net.zoo_config.get("ctor_args"))
+    return state, None
+
+
+def _check_fits(source: str, state: dict[str, Tensor], generator: nn.Module, recorded: dict[str, Any] | None) -> None:
+    """A one-line error with the ``generator_args`` to set when ``source`` holds the generator at another size.
+
+    The usual cause: a user's own model (or a run of another recipe) has other widths or depths than the
+    recipe's ``generator_args``; the strict load would list every key instead of saying what to set.
+    """
+    own = generator.state_dict()
+    if state.keys() == own.keys() and all(state[k].shape == own[k].shape for k in own):
+        return
+    if not recorded:
+        return  # nothing recorded to suggest: the strict load reports the keys
+    args = json.dumps(recorded, sort_keys=True)
+    raise ConfigError(f"init_from {source} holds a {type(generator).__name__} built with {args}, not with this "
+                      "recipe's generator_args", f"add --model.init_args.generator_args '{args}' (or set it in "
+                      "the config) to fine-tune that network")
 
 
 def _no_closure() -> None:
