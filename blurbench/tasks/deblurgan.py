@@ -111,7 +111,7 @@ def load_generator_state(source: str, generator: nn.Module, arch: str | None = N
         gen = {k[len("generator."):]: v for k, v in sd.items() if k.startswith("generator.")}
         critic = {k[len("critic."):]: v for k, v in sd.items() if k.startswith("critic.")}
         if gen:
-            _check_fits(source, gen, generator, (ckpt.get("hyper_parameters") or {}).get("generator_args"))
+            _check_fits(source, gen, generator, (ckpt.get("hyper_parameters") or {}).get("generator_args"), ctor_args)
             return gen, critic or None
     net = load(source, arch=arch, ctor_args=ctor_args)
     if type(net) is not type(generator):
@@ -119,11 +119,12 @@ def load_generator_state(source: str, generator: nn.Module, arch: str | None = N
                           f"{type(generator).__name__}", "set model.init_args.generator_arch (and generator_args) "
                           f"to the network of {source}, e.g. {net.zoo_config.get('arch')}")
     state = net.state_dict()
-    _check_fits(source, state, generator, net.zoo_config.get("ctor_args"))
+    _check_fits(source, state, generator, net.zoo_config.get("ctor_args"), ctor_args)
     return state, None
 
 
-def _check_fits(source: str, state: dict[str, Tensor], generator: nn.Module, recorded: dict[str, Any] | None) -> None:
+def _check_fits(source: str, state: dict[str, Tensor], generator: nn.Module, recorded: dict[str, Any] | None,
+                configured: dict[str, Any] | None) -> None:
     """A one-line error with the ``generator_args`` to set when ``source`` holds the generator at another size.
 
     The usual cause: a user's own model (or a run of another recipe) has other widths or depths than the
@@ -132,8 +133,8 @@ def _check_fits(source: str, state: dict[str, Tensor], generator: nn.Module, rec
     own = generator.state_dict()
     if state.keys() == own.keys() and all(state[k].shape == own[k].shape for k in own):
         return
-    if not recorded:
-        return  # nothing recorded to suggest: the strict load reports the keys
+    if not recorded or dict(recorded) == dict(configured or {}):
+        return  # nothing else to suggest: the strict load reports the keys
     args = json.dumps(recorded, sort_keys=True)
     raise ConfigError(f"init_from {source} holds a {type(generator).__name__} built with {args}, not with this "
                       "recipe's generator_args", f"add --model.init_args.generator_args '{args}' (or set it in "
