@@ -383,11 +383,25 @@ def main(argv: Sequence[str] | None = None) -> int:
               "same command to go on", file=sys.stderr)
         return 130
     except Exception as err:
-        line = known_fault_line(err, argv)
+        cause = _blurbench_cause(err)
+        line = _one_line(cause) if cause is not None else known_fault_line(err, argv)
         if line is None:
             raise
         print(f"blurbench: error: {line}", file=sys.stderr)
         return 2
+
+
+def _blurbench_cause(err: BaseException) -> BlurbenchError | None:
+    """Our one-line error under another library's wrapper (jsonargparse re-raises a constructor's ConfigError as a
+    ValueError listing every type it tried, whole Namespace included)."""
+    seen: set[int] = set()
+    cur: BaseException | None = err.__cause__ or err.__context__
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, BlurbenchError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 def _one_line(err: BlurbenchError) -> str:

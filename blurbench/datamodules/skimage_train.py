@@ -29,11 +29,12 @@ import numpy as np
 
 from blurbench.cache import cache_dir
 from blurbench.datamodules.synthetic import SyntheticBlurDataModule
+from blurbench.errors import ConfigError
 from blurbench.io import atomic_write_json, move_directory_into_place, sha256_file, write_image
 from blurbench.ops.kernels import GENERATOR_VERSION, KernelBank
 
-__all__ = ["LONG_SIDE", "TRAIN_IMAGES", "SkimageBlurDataModule", "default_bank_path", "prepare_training_images",
-           "training_images_dir"]
+__all__ = ["LONG_SIDE", "TRAIN_IMAGES", "SkimageBlurDataModule", "default_bank_path", "folder_is_intact",
+           "prepare_training_images", "training_images_dir"]
 
 #: bump when the written images change (2: the val photos retina, camera, coins, gravel held out)
 VERSION = "2"
@@ -79,7 +80,8 @@ def _images(name: str) -> dict[str, np.ndarray]:
     return {name: _resize(_to_rgb_u8(raw))}
 
 
-def _verify(root: Path) -> bool:
+def folder_is_intact(root: Path) -> bool:
+    """Whether every file that ``root/manifest.json`` lists is there with its sha256 (a built training folder)."""
     manifest = root / "manifest.json"
     if not manifest.is_file():
         return False
@@ -93,7 +95,7 @@ def _verify(root: Path) -> bool:
 def prepare_training_images(force: bool = False) -> Path:
     """Write the training images into the cache unless an intact copy is there; returns the folder."""
     root = training_images_dir()
-    if not force and _verify(root):
+    if not force and folder_is_intact(root):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
@@ -105,7 +107,7 @@ def prepare_training_images(force: bool = False) -> Path:
                 files[f"{stem}.png"] = sha256_file(tmp / f"{stem}.png")
         atomic_write_json(tmp / "manifest.json", {"version": VERSION, "source": "scikit-image data",
                                                  "files": files})
-        move_directory_into_place(tmp, root, intact=lambda: _verify(root))
+        move_directory_into_place(tmp, root, intact=lambda: folder_is_intact(root))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
@@ -132,6 +134,9 @@ class SkimageBlurDataModule(SyntheticBlurDataModule):
 
     Args:
         root: None = the prepared cache folder (:func:`prepare_training_images`).
+        photos: ``"debian"`` = train on :mod:`~blurbench.datamodules.debian_photos`' folder instead (natural
+            photographs from Debian packages + the same scikit-image images), built in the cache when missing.
+        photos_deb_dir: a folder holding those packages' ``.deb`` files, for machines without ``apt-get``.
         kernel_bank: ``"auto"`` = a bank in the cache keyed on size/seed/generator version; a path; or None
             (kernels generated on the fly).
         **kwargs: every other :class:`SyntheticBlurDataModule` argument.
@@ -139,20 +144,40 @@ class SkimageBlurDataModule(SyntheticBlurDataModule):
 
     def __init__(self, root: str | Path | None = None, *, kernel_bank: str | Path | None = "auto",
                  bank_size: int = 20_000, bank_seed: int = 2021, kernel_size: int = 33,
-                 kernel_kinds: tuple[str, ...] = ("camera_shake",), **kwargs: Any) -> None:
+                 kernel_kinds: tuple[str, ...] = ("camera_shake",), photos: str | None = None,
+                 photos_deb_dir: str | Path | None = None, **kwargs: Any) -> None:
+        if photos not in (None, "debian"):
+            raise ConfigError(f"photos={photos!r} is not a training photo set",
+                              "use photos: debian (Debian's photographs) or leave it unset (scikit-image's images)")
+        if photos is not None and root is not None:
+            raise ConfigError(f"root={root} and photos={photos!r} both name the training images",
+                              "give either root (your own photos) or photos, not both")
         if kernel_bank == "auto":
             kernel_bank = default_bank_path(bank_size, bank_seed, kernel_size, tuple(kernel_kinds))
+        if photos == "debian":
+            from blurbench.datamodules.debian_photos import debian_photos_dir  # deferred: it imports this module
+
+            root = debian_photos_dir()
         super().__init__(root if root is not None else training_images_dir(), kernel_bank=kernel_bank,
                          bank_size=bank_size, bank_seed=bank_seed, kernel_size=kernel_size,
                          kernel_kinds=tuple(kernel_kinds), **kwargs)
-        self._prepare_root = root is None
+        self._prepare_root = root is None or photos is not None
+        self._photos, self._photos_deb_dir = photos, photos_deb_dir
+
+    def _prepare_folder(self) -> None:
+        if self._photos == "debian":
+            from blurbench.datamodules.debian_photos import prepare_debian_photos
+
+            prepare_debian_photos(deb_dir=self._photos_deb_dir)
+        else:
+            prepare_training_images()
 
     def prepare_data(self) -> None:
         if self._prepare_root:
-            prepare_training_images()
+            self._prepare_folder()
         super().prepare_data()
 
     def _dataset(self, split: str):  # noqa: ANN202  (same as the parent's)
         if self._prepare_root and not (self.root / "manifest.json").is_file():
-            prepare_training_images()  # setup() without prepare_data() (e.g. a notebook)
+            self._prepare_folder()  # setup() without prepare_data() (e.g. a notebook)
         return super()._dataset(split)
