@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Table 3 of Carbajal et al. 2021 at CPU size, one command: DeblurGAN base (two stages: from the identity, then
-# on leaves with textures and depth of field) -> resume control -> + reblur consistency
-# with F = the shipped blurfield-small -> + reblur with F = the ground-truth field (upper bound). The three
+# Table 3 of Carbajal et al. 2021 at CPU size, one command: DeblurGAN base (three stages: from the identity, then
+# on leaves with textures and depth of field, then with natural photographs from Debian packages) -> resume
+# control -> + reblur consistency with F = the shipped blurfield-small -> + reblur with F = the ground-truth field (upper bound). The three
 # fine-tunes start from the same base checkpoint with the same steps, data stream and seeds (their configs differ
 # only in the reblur term). Each generator is exported into blurbench/zoo/weights/NAME/ (model.safetensors +
 # config.json with the recipe and command; the registry pins its sha256: update the pin in zoo/registry.py), then all are scored on the built-in `motion` val split (where choices are made) and on
@@ -25,7 +25,8 @@ fit_export() {  # recipe name, zoo name
 }
 
 fit small_cpu  # stage 1 of the base (not shipped on its own)
-fit_export small_cpu_stage2 deblurgan-small
+fit small_cpu_stage2  # stage 2
+fit_export small_cpu_stage3 deblurgan-small  # needs apt-get download, or --data.init_args.photos_deb_dir
 fit_export small_cpu_resume deblurgan-small-resume
 fit_export small_cpu_reblur deblurgan-small-reblur
 fit_export small_cpu_reblur_gt deblurgan-small-reblur-gt

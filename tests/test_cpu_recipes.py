@@ -49,9 +49,29 @@ def test_validation_logs_exact_per_image_means_over_uneven_batches():
     assert logged["val/psnr_input"] == pytest.approx(float(per_image[0]), rel=1e-6)
 
 
-@pytest.mark.slow  # four short Lightning runs (in-process) with data generation
+def _local_photo_folder(tmp_path, monkeypatch) -> None:
+    """Stage 3 and the fine-tunes train on Debian's photographs: here a folder of the scikit-image training images
+    stands in for it (the real one is fetched with apt-get; tests/test_debian_photos.py tests that path)."""
+    import shutil
+
+    import blurbench.datamodules.debian_photos as dp
+    from blurbench.datamodules.skimage_train import prepare_training_images
+
+    folder = tmp_path / "photos"
+
+    def prepare(force: bool = False, deb_dir=None):
+        if not folder.is_dir():
+            shutil.copytree(prepare_training_images(), folder)
+        return folder
+
+    monkeypatch.setattr(dp, "debian_photos_dir", lambda: folder)
+    monkeypatch.setattr(dp, "prepare_debian_photos", prepare)
+
+
+@pytest.mark.slow  # six short Lightning runs (in-process) with data generation
 def test_recipes_train_export_and_evaluate(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the recipes write runs/deblurgan/<name>/ relative to the working directory
+    _local_photo_folder(tmp_path, monkeypatch)
     assert main(["fit", "--config", "deblurgan/small_cpu", *FAST]) == 0
     ckpt = tmp_path / "runs/deblurgan/small_cpu/checkpoints/last.ckpt"
     assert ckpt.is_file()
@@ -63,9 +83,10 @@ def test_recipes_train_export_and_evaluate(tmp_path, monkeypatch, capsys):
     sample = val.test_set[0]
     batch = {"blurry": sample["blurry"][None]}
     base_in = psnr(batch["blurry"], sample["sharp"][None])
-    for name, stem in (("small_cpu", "stage1"), ("small_cpu_stage2", "base"), ("small_cpu_resume", "resume"),
-                       ("small_cpu_reblur", "reblur"), ("small_cpu_reblur_gt", "reblur_gt")):
-        if name != "small_cpu":  # stage 2 starts from stage 1, each fine-tune from stage 2 (named in its config)
+    for name, stem in (("small_cpu", "stage1"), ("small_cpu_stage2", "stage2"), ("small_cpu_stage3", "base"),
+                       ("small_cpu_resume", "resume"), ("small_cpu_reblur", "reblur"),
+                       ("small_cpu_reblur_gt", "reblur_gt")):
+        if name != "small_cpu":  # each stage starts from the one before, each fine-tune from stage 3 (its config)
             assert main(["fit", "--config", f"deblurgan/{name}", *FAST]) == 0, capsys.readouterr().err[-2000:]
         out_dir = tmp_path / "w" / stem
         assert main(["zoo", "export", str(tmp_path / f"runs/deblurgan/{name}/checkpoints/last.ckpt"), "--out",

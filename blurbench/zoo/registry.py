@@ -306,15 +306,15 @@ register_model(ModelSpec(
 # built-in size): base, resume-training control, + reblur consistency through frozen blurfield-small.
 _SMALL_GAN = {"ngf": 16, "n_blocks": 6, "use_dropout": False}
 for _name, _sha, _text in (
-    ("deblurgan-small", "95edb4ba10a2d059a0720b0baf5b34feb78c69c16c8c559cf9968ca589307f9d",
+    ("deblurgan-small", "998fb15534bcd68171a5431e43526016c838e79626a1a55223d96fbee4b16511",
      "DeblurGAN v1 recipe, reduced generator (ngf 16, 6 blocks), trained on CPU (configs/deblurgan/small_cpu, then "
-     "small_cpu_stage2 on textured leaves with depth of field)"),
-    ("deblurgan-small-resume", "cbb8d618a6eeaa68fdbfff9aec413127d8386b500aa56b7abae1be00332486d8",
+     "small_cpu_stage2 on textured leaves with depth of field, then small_cpu_stage3 with natural photographs)"),
+    ("deblurgan-small-resume", "6e24359b1560fc0dfc065ba1b9fcc8d83166e1b89c7729f1cb9cecbef714c9cf",
      "deblurgan-small + resumed training, no reblur loss: the control (configs/deblurgan/small_cpu_resume)"),
-    ("deblurgan-small-reblur", "eeca45400130febb879f43cefe0b0b13bdc8547f1df1464ac9db42f600153b5e",
+    ("deblurgan-small-reblur", "10e6e4a2dc30c62ea52f65f9b86ffc518a9bdb9192db6917a26cb2046332b873",
      "deblurgan-small fine-tuned with reblur consistency through frozen blurfield-small "
      "(configs/deblurgan/small_cpu_reblur)"),
-    ("deblurgan-small-reblur-gt", "52726a3f283cb00878d0037da4e61ecff313caf81b1c02a422c3c025d3a6d88f",
+    ("deblurgan-small-reblur-gt", "e4ab5633f0882008172ec46e9239e20812a68e6535975c1b9278c61eca3bed5f",
      "deblurgan-small fine-tuned with reblur consistency through the ground-truth training field: the upper bound "
      "of the reblur row (configs/deblurgan/small_cpu_reblur_gt)"),
 ):
