@@ -22,16 +22,15 @@ import json
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from blurbench.cache import cache_dir
-from blurbench.datamodules.skimage_train import folder_is_intact, prepare_training_images
+from blurbench.datamodules.skimage_train import build_cached_folder, prepare_training_images
 from blurbench.errors import DataError
-from blurbench.io import atomic_write_json, move_directory_into_place, sha256_file
+from blurbench.io import sha256_file
 
 __all__ = ["LONG_SIDES", "PACKAGES", "PHOTOS", "debian_photos_dir", "prepare_debian_photos", "read_deb_members"]
 
@@ -189,12 +188,7 @@ def _resized(img: np.ndarray, long_side: int) -> np.ndarray | None:
 
 def prepare_debian_photos(force: bool = False, deb_dir: str | Path | None = None) -> Path:
     """Build the training photo folder in the cache unless an intact copy is there; returns the folder."""
-    root = debian_photos_dir()
-    if not force and folder_is_intact(root):
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
-    try:
+    def fill(tmp: Path) -> dict:
         work = tmp / ".debs"
         work.mkdir()
         files: dict[str, str] = {}
@@ -222,8 +216,6 @@ def prepare_debian_photos(force: bool = False, deb_dir: str | Path | None = None
         for rel in json.loads((skimage / "manifest.json").read_text())["files"]:
             shutil.copyfile(skimage / rel, tmp / rel)
             files[rel] = sha256_file(tmp / rel)
-        atomic_write_json(tmp / "manifest.json", {"version": VERSION, "packages": PACKAGES, "files": files})
-        move_directory_into_place(tmp, root, intact=lambda: folder_is_intact(root))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+        return {"version": VERSION, "packages": PACKAGES, "files": files}
+
+    return build_cached_folder(debian_photos_dir(), fill, force)

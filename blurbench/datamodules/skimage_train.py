@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ from blurbench.errors import ConfigError
 from blurbench.io import atomic_write_json, move_directory_into_place, sha256_file, write_image
 from blurbench.ops.kernels import GENERATOR_VERSION, KernelBank
 
-__all__ = ["LONG_SIDE", "TRAIN_IMAGES", "SkimageBlurDataModule", "default_bank_path", "folder_is_intact",
+__all__ = ["LONG_SIDE", "TRAIN_IMAGES", "SkimageBlurDataModule", "build_cached_folder", "default_bank_path",
+           "folder_is_intact",
            "prepare_training_images", "training_images_dir"]
 
 #: bump when the written images change (2: the val photos retina, camera, coins, gravel held out)
@@ -92,25 +94,33 @@ def folder_is_intact(root: Path) -> bool:
     return all((root / rel).is_file() and sha256_file(root / rel) == digest for rel, digest in files.items())
 
 
-def prepare_training_images(force: bool = False) -> Path:
-    """Write the training images into the cache unless an intact copy is there; returns the folder."""
-    root = training_images_dir()
+def build_cached_folder(root: Path, fill: Callable[[Path], dict[str, Any]], force: bool = False) -> Path:
+    """``root`` unless it is missing, partial or corrupt (or ``force``); else ``fill(tmp)`` writes the files into a
+    fresh folder beside it and returns the manifest (its ``files``: relative path -> sha256), and that folder
+    replaces ``root`` whole, so an interrupted build never leaves a half-written ``root``."""
     if not force and folder_is_intact(root):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
     try:
+        atomic_write_json(tmp / "manifest.json", fill(tmp))
+        move_directory_into_place(tmp, root, intact=lambda: folder_is_intact(root))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def prepare_training_images(force: bool = False) -> Path:
+    """Write the training images into the cache unless an intact copy is there; returns the folder."""
+    def fill(tmp: Path) -> dict[str, Any]:
         files = {}
         for name in TRAIN_IMAGES:
             for stem, img in _images(name).items():
                 write_image(tmp / f"{stem}.png", img)
                 files[f"{stem}.png"] = sha256_file(tmp / f"{stem}.png")
-        atomic_write_json(tmp / "manifest.json", {"version": VERSION, "source": "scikit-image data",
-                                                 "files": files})
-        move_directory_into_place(tmp, root, intact=lambda: folder_is_intact(root))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+        return {"version": VERSION, "source": "scikit-image data", "files": files}
+
+    return build_cached_folder(training_images_dir(), fill, force)
 
 
 def default_bank_path(bank_size: int, bank_seed: int, kernel_size: int = 33,
