@@ -213,3 +213,13 @@ def test_hub_repo_with_corrupt_weights_is_refused(env: Path, hub: FakeHub, tmp_p
     hub.commit("me/corrupt", files)
     with pytest.raises(DataError, match="checksum mismatch"):
         zoo_load("hf-hub:me/corrupt")
+
+
+def test_exporting_the_same_network_twice_writes_the_same_bytes(tmp_path: Path) -> None:
+    """The zoo pins the weights' sha256, so an export must be a function of the weights (it was not with two
+    safetensors metadata keys, written in hash-map order)."""
+    net = BlurFieldNet(**TINY)
+    digests = {hashlib.sha256((zoo_hub.save_local(net, tmp_path / f"e{i}", {"name": "x", "arch": "BlurFieldNet",
+                                                                          "ctor_args": TINY})
+                               / "model.safetensors").read_bytes()).hexdigest() for i in range(12)}
+    assert len(digests) == 1

@@ -451,7 +451,9 @@ def save_local(model: nn.Module, out_dir: str | Path, config: Mapping[str, Any],
     out_dir = Path(out_dir)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     weights = out_dir / "model.safetensors"
-    atomic_write_bytes(weights, save(state, metadata={"format": "pt", "arch": str(config.get("arch"))}))
+    # one metadata key: safetensors writes several in hash-map order, so the file's bytes (and the sha256 the zoo pins)
+    # would change from one export of the same checkpoint to the next; config.json names the architecture
+    atomic_write_bytes(weights, save(state, metadata={"format": "pt"}))
     cfg = {**config, "format": CONFIG_FORMAT, "weights_sha256": sha256_file(weights),
            "num_params": sum(p.numel() for p in model.parameters())}
     atomic_write_json(out_dir / "config.json", cfg)
