@@ -306,15 +306,15 @@ register_model(ModelSpec(
 # built-in size): base, resume-training control, + reblur consistency through frozen blurfield-small.
 _SMALL_GAN = {"ngf": 16, "n_blocks": 6, "use_dropout": False}
 for _name, _sha, _text in (
-    ("deblurgan-small", "998fb15534bcd68171a5431e43526016c838e79626a1a55223d96fbee4b16511",
+    ("deblurgan-small", "3149cef2a51f01a8b3ad508dfed0cb5becda16d6cdfeb095cfbd1b1d9c8861c3",
      "DeblurGAN v1 recipe, reduced generator (ngf 16, 6 blocks), trained on CPU (configs/deblurgan/small_cpu, then "
      "small_cpu_stage2 on textured leaves with depth of field, then small_cpu_stage3 with natural photographs)"),
-    ("deblurgan-small-resume", "6e24359b1560fc0dfc065ba1b9fcc8d83166e1b89c7729f1cb9cecbef714c9cf",
+    ("deblurgan-small-resume", "7609ab6481ce475b82af2fb7edfe367493891af81a48d18b339f918d65f666aa",
      "deblurgan-small + resumed training, no reblur loss: the control (configs/deblurgan/small_cpu_resume)"),
-    ("deblurgan-small-reblur", "10e6e4a2dc30c62ea52f65f9b86ffc518a9bdb9192db6917a26cb2046332b873",
+    ("deblurgan-small-reblur", "bde1bbc3e3085ca5a81b74ca517ca7e6dbead444f074502e3a054e6f5dd81a32",
      "deblurgan-small fine-tuned with reblur consistency through frozen blurfield-small "
      "(configs/deblurgan/small_cpu_reblur)"),
-    ("deblurgan-small-reblur-gt", "e4ab5633f0882008172ec46e9239e20812a68e6535975c1b9278c61eca3bed5f",
+    ("deblurgan-small-reblur-gt", "f096dba92dad8527c8ebe834ba7652289fd9acc72c996869940fd6864ed4365c",
      "deblurgan-small fine-tuned with reblur consistency through the ground-truth training field: the upper bound "
      "of the reblur row (configs/deblurgan/small_cpu_reblur_gt)"),
 ):
@@ -324,7 +324,7 @@ for _name, _sha, _text in (
         paper="Kupyn et al. CVPR 2018 (architecture, reduced); trained by blurbench", description=_text,
         io_range=_GAN_RANGE,
         weights=WeightSource(kind="package", filename=_name, converter="safetensors", note=_SHIPPED_NOTE,
-                             sha256=_sha, size=1_979_628),
+                             sha256=_sha, size=1_979_596),
     ))
 register_model(ModelSpec(
     name="vgg19-conv3-3", arch="vgg19_conv3_3", task="feature-extraction",
