@@ -10,10 +10,11 @@ the 200 tiny ``lfw_subset`` faces become one 10 × 20 mosaic. Every image is res
 missing, partial or corrupt.
 
 :class:`SkimageBlurDataModule` is :class:`~blurbench.datamodules.synthetic.SyntheticBlurDataModule` over that
-folder, with a camera-shake kernel bank in the cache (``kernel_bank="auto"``). Bank kernel ``i`` is seeded
-with ``[bank tag, bank_seed, i]`` (:meth:`blurbench.ops.kernels.KernelBank.generate`), a seed sequence the
-benchmark generator (single integers drawn from ``default_rng([dataset seed, photo index])``) never uses, so
-training kernels are disjoint from the benchmark's.
+folder, with a camera-shake kernel bank in the cache (``kernel_bank="auto"``); with ``photos="debian"`` it trains
+on :mod:`~blurbench.datamodules.debian_photos`' folder instead (natural photographs + these images). Bank kernel
+``i`` is seeded with ``[bank tag, bank_seed, i]`` (:meth:`blurbench.ops.kernels.KernelBank.generate`), a seed
+sequence the benchmark generator (single integers drawn from ``default_rng([dataset seed, photo index])``) never
+uses, so training kernels are disjoint from the benchmark's.
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ from blurbench.io import atomic_write_json, move_directory_into_place, sha256_fi
 from blurbench.ops.kernels import GENERATOR_VERSION, KernelBank
 
 __all__ = ["LONG_SIDE", "TRAIN_IMAGES", "SkimageBlurDataModule", "build_cached_folder", "default_bank_path",
-           "folder_is_intact",
-           "prepare_training_images", "training_images_dir"]
+           "folder_is_intact", "prepare_training_images", "training_images_dir"]
 
 #: bump when the written images change (2: the val photos retina, camera, coins, gravel held out)
 VERSION = "2"
