@@ -111,6 +111,9 @@ def test_missing_deb_and_a_file_that_is_no_package_are_named(fake):
     (fake["debs"] / "pkg-b_2%3a3.0_all.deb").write_bytes(b"<html>not found</html>")
     with pytest.raises(DataError, match=r"pkg-b_2%3a3.0_all.deb: not a Debian package"):
         dp.prepare_debian_photos(deb_dir=fake["debs"])
+    (fake["debs"] / "pkg-b_2%3a3.0_all.deb").write_bytes(b"!<arch>\n" + b"debian-binary   " + b"x" * 44)
+    with pytest.raises(DataError, match=r"pkg-b_2%3a3.0_all.deb: damaged ar header"):
+        dp.prepare_debian_photos(deb_dir=fake["debs"])
     (fake["debs"] / "pkg-b_2%3a3.0_all.deb").unlink()
     with pytest.raises(DataError, match=r"pkg-b_2%3a3.0_all.deb is missing: .*apt-get download pkg-b=2:3.0"):
         dp.prepare_debian_photos(deb_dir=fake["debs"])

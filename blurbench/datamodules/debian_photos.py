@@ -133,7 +133,10 @@ def read_deb_members(deb: Path, members: set[str]) -> dict[str, bytes]:
             if len(header) < 60:
                 raise DataError(f"{deb}: no data.tar member; delete it and fetch it again")
             name = header[:16].decode("ascii", "replace").strip().rstrip("/")
-            size = int(header[48:58].decode("ascii").strip())
+            try:
+                size = int(header[48:58].decode("ascii").strip())
+            except (UnicodeDecodeError, ValueError):
+                raise DataError(f"{deb}: damaged ar header; delete it and fetch it again") from None
             if name.startswith("data.tar"):
                 payload = f.read(size)
                 break
@@ -145,6 +148,8 @@ def read_deb_members(deb: Path, members: set[str]) -> dict[str, bytes]:
                 path = info.name[2:] if info.name.startswith("./") else info.name
                 if path in members and info.isfile():
                     found[path] = tar.extractfile(info).read()  # type: ignore[union-attr]
+                    if len(found) == len(members):
+                        break
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise DataError(f"{deb}: cannot read its {name} ({exc}); delete it and fetch it again") from exc
     return found
