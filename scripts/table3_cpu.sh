@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Table 3 of Carbajal et al. 2021 at CPU size, one command: DeblurGAN base (three stages: from the identity, then
 # on leaves with textures and depth of field, then with natural photographs from Debian packages) -> resume
-# control -> + reblur consistency with F = the shipped blurfield-small -> + reblur with F = the ground-truth field (upper bound). The three
-# fine-tunes start from the same base checkpoint with the same steps, data stream and seeds (their configs differ
+# control -> + reblur consistency with F = the shipped blurfield-small -> + reblur with F = the ground-truth field
+# (upper bound). The three fine-tunes start from the same base checkpoint with the same steps, data stream and seeds (their configs differ
 # only in the reblur term). Each generator is exported into blurbench/zoo/weights/NAME/ (model.safetensors +
 # config.json with the recipe and command; the registry pins its sha256: update the pin in zoo/registry.py), then all are scored on the built-in `motion` val split (where choices are made) and on
 # test (reporting only), with the paired differences of Table 3. Wall times of each fit are printed (and appended to runs/table3_cpu/times.txt).
