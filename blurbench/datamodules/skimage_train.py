@@ -176,7 +176,7 @@ class SkimageBlurDataModule(SyntheticBlurDataModule):
 
     def _prepare_folder(self) -> None:
         if self._photos == "debian":
-            from blurbench.datamodules.debian_photos import prepare_debian_photos
+            from blurbench.datamodules.debian_photos import prepare_debian_photos  # deferred: it imports this module
 
             prepare_debian_photos(deb_dir=self._photos_deb_dir)
         else:
