@@ -134,6 +134,27 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def manifest_problems(root: str | os.PathLike) -> list[str]:
+    """What is wrong with a folder built with a sha256 ``manifest.json`` (``{"files": {relative path: sha256}}``):
+    a missing or unreadable manifest, missing or changed files; empty = complete and intact."""
+    root = Path(root)
+    manifest = root / "manifest.json"
+    if not manifest.is_file():
+        return [f"{root}: not generated yet"]
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError) as err:
+        return [f"{manifest}: unreadable manifest ({err})"]
+    problems = []
+    for rel, digest in files.items():
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{path}: checksum mismatch (corrupt or partial file)")
+    return problems
+
+
 def move_directory_into_place(tmp: str | os.PathLike, target: str | os.PathLike, intact: Callable[[], bool]) -> None:
     """Swap a fully written directory ``tmp`` in as ``target`` by renames (never a half-written ``target``).
 

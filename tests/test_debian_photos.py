@@ -34,7 +34,7 @@ def _tar_xz(files: dict[str, bytes]) -> bytes:
 
 def _deb(path, files: dict[str, bytes]) -> None:
     """A .deb as dpkg-deb writes it: ar of debian-binary, control.tar.xz (odd length here), data.tar.xz."""
-    control = _tar_xz({"control": b"Package: fake\n"}) + b"x" * 0
+    control = _tar_xz({"control": b"Package: fake\n"})
     if len(control) % 2 == 0:
         control += b"\0"  # an odd-sized member before data.tar: the reader must skip its padding byte
     path.write_bytes(b"!<arch>\n" + _ar_member("debian-binary", b"2.0\n") + _ar_member("control.tar.xz", control)

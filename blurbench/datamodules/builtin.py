@@ -22,7 +22,6 @@ and bytes); ``val`` has its own version (:data:`SPLIT_VERSIONS`).
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -42,7 +41,7 @@ from blurbench.cache import cache_dir
 from blurbench.datamodules.base import EvaluationDataModule, PairedImageDataset, PairRecord
 from blurbench.datamodules.registry import datasets
 from blurbench.errors import DataError
-from blurbench.io import atomic_write_json, move_directory_into_place, sha256_file, write_image
+from blurbench.io import atomic_write_json, manifest_problems, move_directory_into_place, sha256_file, write_image
 from blurbench.lazy import load_target, register_once
 from blurbench.ops.reblur import reblur
 from blurbench.ops.regions import sample_blur_field
@@ -204,22 +203,7 @@ def builtin_datasets() -> dict[str, BuiltinDataset]:
 
 def verify(name: str, split: str = "test") -> list[str]:
     """Problems with the cached tree of dataset ``name`` (empty list = complete and intact)."""
-    root = dataset_dir(name, split)
-    manifest = root / "manifest.json"
-    if not manifest.is_file():
-        return [f"{root}: not generated yet"]
-    try:
-        files = json.loads(manifest.read_text())["files"]
-    except (ValueError, KeyError) as err:
-        return [f"{manifest}: unreadable manifest ({err})"]
-    problems = []
-    for rel, digest in files.items():
-        path = root / rel
-        if not path.is_file():
-            problems.append(f"{path}: missing")
-        elif sha256_file(path) != digest:
-            problems.append(f"{path}: checksum mismatch (corrupt or partial file)")
-    return problems
+    return manifest_problems(dataset_dir(name, split))
 
 
 _announced = False

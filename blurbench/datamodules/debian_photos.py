@@ -161,7 +161,7 @@ def _deb_file_name(package: str, version: str) -> str:
 
 def _fetch_deb(package: str, version: str, deb_dir: Path | None, work: Path) -> Path:
     if deb_dir is not None:
-        path = Path(deb_dir) / _deb_file_name(package, version)
+        path = deb_dir / _deb_file_name(package, version)
         if not path.is_file():
             raise DataError(f"{path} is missing: put {package} {version} there "
                             f"(apt-get download {package}={version}) or leave photos_deb_dir unset")
@@ -193,12 +193,14 @@ def _resized(img: np.ndarray, long_side: int) -> np.ndarray | None:
 
 def prepare_debian_photos(force: bool = False, deb_dir: str | Path | None = None) -> Path:
     """Build the training photo folder in the cache unless an intact copy is there; returns the folder."""
+    debs = Path(deb_dir) if deb_dir is not None else None
+
     def fill(tmp: Path) -> dict:
         work = tmp / ".debs"
         work.mkdir()
         files: dict[str, str] = {}
         for package, version in PACKAGES.items():
-            deb = _fetch_deb(package, version, Path(deb_dir) if deb_dir is not None else None, work)
+            deb = _fetch_deb(package, version, debs, work)
             wanted = {path: (name, digest) for pkg, name, path, digest in PHOTOS if pkg == package}
             data = read_deb_members(deb, set(wanted))
             for path, (name, digest) in wanted.items():

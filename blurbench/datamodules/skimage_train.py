@@ -19,7 +19,6 @@ uses, so training kernels are disjoint from the benchmark's.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -32,7 +31,7 @@ import numpy as np
 from blurbench.cache import cache_dir
 from blurbench.datamodules.synthetic import SyntheticBlurDataModule
 from blurbench.errors import ConfigError
-from blurbench.io import atomic_write_json, move_directory_into_place, sha256_file, write_image
+from blurbench.io import atomic_write_json, manifest_problems, move_directory_into_place, sha256_file, write_image
 from blurbench.ops.kernels import GENERATOR_VERSION, KernelBank
 
 __all__ = ["LONG_SIDE", "TRAIN_IMAGES", "SkimageBlurDataModule", "build_cached_folder", "default_bank_path",
@@ -84,14 +83,7 @@ def _images(name: str) -> dict[str, np.ndarray]:
 
 def folder_is_intact(root: Path) -> bool:
     """Whether every file that ``root/manifest.json`` lists is there with its sha256 (a built training folder)."""
-    manifest = root / "manifest.json"
-    if not manifest.is_file():
-        return False
-    try:
-        files = json.loads(manifest.read_text())["files"]
-    except (ValueError, KeyError):
-        return False
-    return all((root / rel).is_file() and sha256_file(root / rel) == digest for rel, digest in files.items())
+    return not manifest_problems(root)
 
 
 def build_cached_folder(root: Path, fill: Callable[[Path], dict[str, Any]], force: bool = False) -> Path:
